@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: MIT */
+/* Error codes, their text, and the context that carries the detail of the last failure. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+static const char *const err_text[DFUMGR_E_MAX] = {
+	[DFUMGR_OK] = "success",
+	[DFUMGR_E_INVAL] = "invalid argument",
+	[DFUMGR_E_NOMEM] = "out of memory",
+	[DFUMGR_E_IO] = "input/output error",
+	[DFUMGR_E_NOENT] = "not found",
+	[DFUMGR_E_FORMAT] = "malformed input",
+	[DFUMGR_E_TRUNCATED] = "input is truncated",
+	[DFUMGR_E_BADMAGIC] = "bad magic number",
+	[DFUMGR_E_HASH] = "hash mismatch",
+	[DFUMGR_E_SIGNATURE] = "signature does not verify",
+	[DFUMGR_E_NOSIG] = "no signature for a trusted key",
+	[DFUMGR_E_TOOBIG] = "size limit exceeded",
+	[DFUMGR_E_NOFIT] = "image does not fit its slot",
+	[DFUMGR_E_UNSUPPORTED] = "not supported",
+	[DFUMGR_E_CRYPTO] = "cryptography error",
+	[DFUMGR_E_UNSAFE_PATH] = "unsafe file name",
+	[DFUMGR_E_MISMATCH] = "mismatch",
+	[DFUMGR_E_EXISTS] = "already exists",
+	[DFUMGR_E_NODEV] = "no such device",
+	[DFUMGR_E_TIMEOUT] = "timed out",
+	[DFUMGR_E_STALL] = "device stalled the request",
+	[DFUMGR_E_DISCONNECTED] = "device disconnected",
+	[DFUMGR_E_DFU_STATUS] = "device reported a DFU error",
+	[DFUMGR_E_PROTOCOL] = "protocol error",
+	[DFUMGR_E_BUSY] = "busy",
+	[DFUMGR_E_CANCELLED] = "cancelled",
+	[DFUMGR_E_DOWNGRADE] = "refusing to downgrade",
+	[DFUMGR_E_ACCESS] = "permission denied",
+};
+
+DFUMGR_EXPORT const char *dfumgr_strerror(int err)
+{
+	if (err < 0)
+		err = -err;
+	if (err >= DFUMGR_E_MAX || !err_text[err])
+		return "unknown error";
+	return err_text[err];
+}
+
+DFUMGR_EXPORT const char *dfumgr_version(void)
+{
+	return DFUMGR_VERSION_STRING;
+}
+
+DFUMGR_EXPORT struct dfumgr_ctx *dfumgr_ctx_new(void)
+{
+	return calloc(1, sizeof(struct dfumgr_ctx));
+}
+
+DFUMGR_EXPORT struct dfumgr_ctx *dfumgr_ctx_free(struct dfumgr_ctx *ctx)
+{
+	free(ctx);
+	return NULL;
+}
+
+DFUMGR_EXPORT const char *dfumgr_ctx_errmsg(const struct dfumgr_ctx *ctx)
+{
+	return ctx ? ctx->errmsg : "";
+}
+
+DFUMGR_EXPORT int dfumgr_ctx_errcode(const struct dfumgr_ctx *ctx)
+{
+	return ctx ? ctx->errcode : 0;
+}
+
+DFUMGR_EXPORT void dfumgr_ctx_clear_error(struct dfumgr_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	ctx->errcode = 0;
+	ctx->errmsg[0] = '\0';
+}
+
+DFUMGR_EXPORT void dfumgr_ctx_set_log(struct dfumgr_ctx *ctx,
+				      void (*fn)(void *userdata, enum dfumgr_log_level level,
+						 const char *msg),
+				      void *userdata)
+{
+	if (!ctx)
+		return;
+	ctx->log_fn = fn;
+	ctx->log_userdata = userdata;
+}
+
+int dfumgr_fail(struct dfumgr_ctx *ctx, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err < 0)
+		err = -err;
+	if (ctx) {
+		ctx->errcode = err;
+		va_start(ap, fmt);
+		vsnprintf(ctx->errmsg, sizeof(ctx->errmsg), fmt, ap);
+		va_end(ap);
+	}
+	return -err;
+}
+
+int dfumgr_fail_prefix(struct dfumgr_ctx *ctx, int rc, const char *fmt, ...)
+{
+	/* room for both parts; the result is cut to the context's buffer (truncation is fine) */
+	char joined[2 * DFUMGR_ERRMSG_MAX + 4];
+	size_t n;
+	va_list ap;
+	int w;
+
+	if (!ctx)
+		return rc;
+	va_start(ap, fmt);
+	w = vsnprintf(joined, DFUMGR_ERRMSG_MAX, fmt, ap);
+	va_end(ap);
+	n = w < 0 ? 0 : ((size_t)w >= DFUMGR_ERRMSG_MAX ? DFUMGR_ERRMSG_MAX - 1 : (size_t)w);
+	memcpy(joined + n, ": ", 3);
+	n += 2;
+	snprintf(joined + n, sizeof(joined) - n, "%s",
+		 ctx->errmsg[0] ? ctx->errmsg : dfumgr_strerror(rc));
+	memcpy(ctx->errmsg, joined, DFUMGR_ERRMSG_MAX - 1);
+	ctx->errmsg[DFUMGR_ERRMSG_MAX - 1] = '\0';
+	if (!ctx->errcode)
+		ctx->errcode = rc < 0 ? -rc : rc;
+	return rc;
+}
+
+void dfumgr_log(struct dfumgr_ctx *ctx, enum dfumgr_log_level level, const char *fmt, ...)
+{
+	char msg[DFUMGR_ERRMSG_MAX];
+	va_list ap;
+
+	if (!ctx || !ctx->log_fn)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	ctx->log_fn(ctx->log_userdata, level, msg);
+}
+
+int dfumgr_errno_to_err(int errnum)
+{
+	switch (errnum) {
+	case ENOENT:
+	case ENOTDIR:
+		return DFUMGR_E_NOENT;
+	case ENOMEM:
+		return DFUMGR_E_NOMEM;
+	case EACCES:
+	case EPERM:
+		return DFUMGR_E_ACCESS;
+	case EEXIST:
+		return DFUMGR_E_EXISTS;
+	case ELOOP:
+		return DFUMGR_E_UNSAFE_PATH;
+	case EFBIG:
+		return DFUMGR_E_TOOBIG;
+	case ETIMEDOUT:
+		return DFUMGR_E_TIMEOUT;
+	default:
+		return DFUMGR_E_IO;
+	}
+}
+
+void dfumgr_hex(const uint8_t *in, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 0xf];
+	}
+	out[2 * n] = '\0';
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int dfumgr_unhex(const char *in, uint8_t *out, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int hi = hexval(in[2 * i]);
+		int lo = hi < 0 ? -1 : hexval(in[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -1;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return in[2 * n] == '\0' ? 0 : -1;
+}

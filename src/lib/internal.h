@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/* Internal helpers shared by the library's files; not installed. */
+#ifndef DFUMGR_INTERNAL_H
+#define DFUMGR_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "dfumgr/common.h"
+
+#define DFUMGR_ERRMSG_MAX 512
+#define ARRAY_SIZE(a)     (sizeof(a) / sizeof((a)[0]))
+
+struct dfumgr_ctx {
+	int errcode;
+	char errmsg[DFUMGR_ERRMSG_MAX];
+	void (*log_fn)(void *userdata, enum dfumgr_log_level level, const char *msg);
+	void *log_userdata;
+};
+
+/* Records err (positive code) with a formatted detail; returns -err for `return dfumgr_fail(...)`. */
+int dfumgr_fail(struct dfumgr_ctx *ctx, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Prepends "prefix: " to the current detail, keeping the code; returns the (negative) rc. */
+int dfumgr_fail_prefix(struct dfumgr_ctx *ctx, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void dfumgr_log(struct dfumgr_ctx *ctx, enum dfumgr_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* errno -> dfumgr error code (positive). */
+int dfumgr_errno_to_err(int errnum);
+
+static inline uint16_t get_le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+static inline uint32_t get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+	       ((uint32_t)p[3] << 24);
+}
+
+static inline void put_le16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static inline void put_le32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+/* Lower-case hex of n bytes into out (2n+1 bytes, NUL-terminated). */
+void dfumgr_hex(const uint8_t *in, size_t n, char *out);
+/* Parses exactly 2n hex digits; returns 0 or -1. */
+int dfumgr_unhex(const char *in, uint8_t *out, size_t n);
+
+#endif
