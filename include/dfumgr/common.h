@@ -45,14 +45,14 @@ enum dfumgr_err {
 	DFUMGR_E_EXISTS = 17,      /* refusing to overwrite */
 	DFUMGR_E_NODEV = 18,       /* no matching device */
 	DFUMGR_E_TIMEOUT = 19,
-	DFUMGR_E_STALL = 20,       /* the device stalled a request */
+	DFUMGR_E_STALL = 20, /* the device stalled a request */
 	DFUMGR_E_DISCONNECTED = 21,
-	DFUMGR_E_DFU_STATUS = 22,  /* the device reported a DFU error status */
-	DFUMGR_E_PROTOCOL = 23,    /* the device broke the protocol */
+	DFUMGR_E_DFU_STATUS = 22, /* the device reported a DFU error status */
+	DFUMGR_E_PROTOCOL = 23,   /* the device broke the protocol */
 	DFUMGR_E_BUSY = 24,
 	DFUMGR_E_CANCELLED = 25,
 	DFUMGR_E_DOWNGRADE = 26,
-	DFUMGR_E_ACCESS = 27,      /* permission denied */
+	DFUMGR_E_ACCESS = 27, /* permission denied */
 	DFUMGR_E_MAX
 };
 

@@ -323,7 +323,8 @@ DFUMGR_EXPORT int dfumgr_key_sign(struct dfumgr_ctx *ctx, const struct dfumgr_ke
 		return dfumgr_fail(ctx, DFUMGR_E_INVAL, "dfumgr_key_sign: NULL argument");
 	if (!key->is_private)
 		return dfumgr_fail(ctx, DFUMGR_E_INVAL,
-				   "%s: a public key cannot sign (give the private key)", key->name);
+				   "%s: a public key cannot sign (give the private key)",
+				   key->name);
 	rc = rng_init(ctx, &r);
 	if (rc < 0)
 		goto out;

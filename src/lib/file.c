@@ -94,7 +94,8 @@ DFUMGR_EXPORT int dfumgr_file_write(struct dfumgr_ctx *ctx, const char *path, co
 	if (!path || (!buf && size))
 		return dfumgr_fail(ctx, DFUMGR_E_INVAL, "dfumgr_file_write: NULL argument");
 	if (!overwrite && access(path, F_OK) == 0)
-		return dfumgr_fail(ctx, DFUMGR_E_EXISTS, "%s: exists (refusing to overwrite)", path);
+		return dfumgr_fail(ctx, DFUMGR_E_EXISTS, "%s: exists (refusing to overwrite)",
+				   path);
 	n = snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path);
 	if (n < 0 || (size_t)n >= sizeof(tmp))
 		return dfumgr_fail(ctx, DFUMGR_E_INVAL, "%s: path too long", path);
@@ -133,8 +134,8 @@ DFUMGR_EXPORT int dfumgr_file_write(struct dfumgr_ctx *ctx, const char *path, co
 		}
 		unlink(tmp);
 	} else if (rename(tmp, path) < 0) {
-		rc = dfumgr_fail(ctx, dfumgr_errno_to_err(errno), "%s: cannot rename into place: %s",
-				 path, strerror(errno));
+		rc = dfumgr_fail(ctx, dfumgr_errno_to_err(errno),
+				 "%s: cannot rename into place: %s", path, strerror(errno));
 		goto fail;
 	}
 	(void)fsync_dir_of(path);

@@ -19,14 +19,15 @@ struct dfumgr_ctx {
 	void *log_userdata;
 };
 
-/* Records err (positive code) with a formatted detail; returns -err for `return dfumgr_fail(...)`. */
+/* Records err (positive code) with a formatted detail; returns -err for `return dfumgr_fail(...)`.
+ */
 int dfumgr_fail(struct dfumgr_ctx *ctx, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Prepends "prefix: " to the current detail, keeping the code; returns the (negative) rc. */
 int dfumgr_fail_prefix(struct dfumgr_ctx *ctx, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 void dfumgr_log(struct dfumgr_ctx *ctx, enum dfumgr_log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* errno -> dfumgr error code (positive). */
 int dfumgr_errno_to_err(int errnum);
 

@@ -15,7 +15,8 @@ static void test_sha256_known(void **state)
 	(void)state;
 	dfumgr_sha256("abc", 3, d);
 	dfumgr_hex(d, 32, hex);
-	assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	assert_string_equal(hex,
+			    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 static void test_sha256_incremental_matches_oneshot(void **state)
@@ -35,14 +36,15 @@ static void test_sha256_incremental_matches_oneshot(void **state)
 	assert_memory_equal(a, b, 32);
 	dfumgr_hex(a, 32, hex);
 	/* vectors.json: payload-int.bin sha256 */
-	assert_string_equal(hex, "060d672bbcd287cbccb04532eeaf9078dbf71d234e15eefd88eef36db0cbaac8");
+	assert_string_equal(hex,
+			    "060d672bbcd287cbccb04532eeaf9078dbf71d234e15eefd88eef36db0cbaac8");
 	dfumgr_sha256_free(h);
 	free(buf);
 }
 
 static void test_keyhash_matches_imgtool(void **state)
 {
-	static const char *const files[] = { "key-A.pem", "key-A-pub.pem", "key-A-pub.der" };
+	static const char *const files[] = {"key-A.pem", "key-A-pub.pem", "key-A-pub.der"};
 	size_t size;
 	uint8_t *expect = test_read("key-A-pubhash.bin", &size);
 
@@ -83,7 +85,8 @@ static void test_sign_verify_roundtrip_and_other_key_fails(void **state)
 	digest[0] ^= 1;
 	assert_int_equal(dfumgr_key_verify(ctx, pub, digest, sig, len), -DFUMGR_E_SIGNATURE);
 	/* a public key cannot sign */
-	assert_int_equal(dfumgr_key_sign(ctx, pub, digest, sig, sizeof(sig), &len), -DFUMGR_E_INVAL);
+	assert_int_equal(dfumgr_key_sign(ctx, pub, digest, sig, sizeof(sig), &len),
+			 -DFUMGR_E_INVAL);
 	dfumgr_key_free(a);
 	dfumgr_key_free(pub);
 	dfumgr_key_free(other);
@@ -116,7 +119,8 @@ static void test_bad_key_files(void **state)
 {
 	struct dfumgr_ctx *ctx = dfumgr_ctx_new();
 	struct dfumgr_key *k = NULL;
-	static const char rsa_like[] = "-----BEGIN PUBLIC KEY-----\nnot base64!\n-----END PUBLIC KEY-----\n";
+	static const char rsa_like[] =
+	    "-----BEGIN PUBLIC KEY-----\nnot base64!\n-----END PUBLIC KEY-----\n";
 
 	(void)state;
 	assert_int_equal(dfumgr_key_parse(ctx, (const uint8_t *)"hello", 5, &k), -DFUMGR_E_FORMAT);
@@ -139,13 +143,13 @@ static void test_memeq_ct(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sha256_known),
-		cmocka_unit_test(test_sha256_incremental_matches_oneshot),
-		cmocka_unit_test(test_keyhash_matches_imgtool),
-		cmocka_unit_test(test_sign_verify_roundtrip_and_other_key_fails),
-		cmocka_unit_test(test_generated_key_pem_roundtrip),
-		cmocka_unit_test(test_bad_key_files),
-		cmocka_unit_test(test_memeq_ct),
+	    cmocka_unit_test(test_sha256_known),
+	    cmocka_unit_test(test_sha256_incremental_matches_oneshot),
+	    cmocka_unit_test(test_keyhash_matches_imgtool),
+	    cmocka_unit_test(test_sign_verify_roundtrip_and_other_key_fails),
+	    cmocka_unit_test(test_generated_key_pem_roundtrip),
+	    cmocka_unit_test(test_bad_key_files),
+	    cmocka_unit_test(test_memeq_ct),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
