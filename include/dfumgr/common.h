@@ -82,6 +82,12 @@ DFUMGR_EXPORT struct dfumgr_ctx *dfumgr_ctx_free(struct dfumgr_ctx *ctx);
 DFUMGR_EXPORT const char *dfumgr_ctx_errmsg(const struct dfumgr_ctx *ctx);
 /* The code of the last failure (positive), 0 if none. */
 DFUMGR_EXPORT int dfumgr_ctx_errcode(const struct dfumgr_ctx *ctx);
+/*
+ * Records a failure in the context as the library does (for front ends that detect an error
+ * themselves); returns -err so that it can be returned directly.
+ */
+DFUMGR_EXPORT int dfumgr_ctx_set_error(struct dfumgr_ctx *ctx, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Clears the last failure. */
 DFUMGR_EXPORT void dfumgr_ctx_clear_error(struct dfumgr_ctx *ctx);
 /*

@@ -1,5 +1,84 @@
-/* placeholder, replaced by the CLI */
-int main(void)
+/* SPDX-License-Identifier: MIT */
+/* dfu-mgr: dispatch to the subcommands. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct cli_command commands[] = {
+    {"inspect", cmd_inspect, "show and check MCUboot images, ELF files, manifests, bundles"},
+    {"pack", cmd_pack, "split an ELF into the internal + QSPI image pair and write a bundle"},
+    {"sign", cmd_sign, "sign (or re-sign) a bundle's manifest with a private key"},
+    {"verify-bundle", cmd_verify_bundle, "check a bundle's signature, hashes and images"},
+    {"keygen", cmd_keygen, "make a new ECDSA P-256 signing key"},
+};
+
+static void usage(FILE *f, const char *prog)
 {
-	return 0;
+	fprintf(f,
+		"Usage: %s [--verbose] COMMAND [OPTIONS] [ARGS]\n"
+		"Paired MCUboot updates for nRF5340 apps split between internal flash and QSPI "
+		"XIP.\n\nCommands:\n",
+		prog);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-14s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\nOptions:\n"
+		   "  -h, --help     show this help (COMMAND --help for a command's)\n"
+		   "  --version      print the version of dfu-mgr\n"
+		   "  -v, --verbose  more detail on stderr\n"
+		   "\nExit codes: 0 ok, 1 verification failed, 64 usage, 65 invalid input, "
+		   "66 missing input,\n69 no device, 73 cannot create output, 74 I/O error. "
+		   "See dfu-mgr(1).\n");
+}
+
+static void log_to_stderr(void *userdata, enum dfumgr_log_level level, const char *msg)
+{
+	struct cli *cli = userdata;
+
+	if (level <= DFUMGR_LOG_WARNING || cli->verbose > 0)
+		fprintf(stderr, "%s: %s%s\n", cli->prog,
+			level <= DFUMGR_LOG_WARNING ? "warning: " : "", msg);
+}
+
+int main(int argc, char **argv)
+{
+	struct cli cli = {.prog = "dfu-mgr"};
+	int i = 1, rc;
+
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			usage(stdout, cli.prog);
+			return EXIT_OK;
+		} else if (!strcmp(argv[i], "--version")) {
+			printf("dfu-mgr %s (libdfumgr %s)\n", DFUMGR_VERSION_STRING,
+			       dfumgr_version());
+			return EXIT_OK;
+		} else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
+			cli.verbose++;
+		} else {
+			fprintf(stderr, "%s: unknown option '%s'\n", cli.prog, argv[i]);
+			usage(stderr, cli.prog);
+			return EXIT_USAGE;
+		}
+	}
+	if (i >= argc) {
+		usage(stderr, cli.prog);
+		return EXIT_USAGE;
+	}
+	for (size_t c = 0; c < sizeof(commands) / sizeof(commands[0]); c++) {
+		if (strcmp(argv[i], commands[c].name) != 0)
+			continue;
+		cli.ctx = dfumgr_ctx_new();
+		if (!cli.ctx) {
+			fprintf(stderr, "%s: out of memory\n", cli.prog);
+			return EXIT_SOFTWARE;
+		}
+		dfumgr_ctx_set_log(cli.ctx, log_to_stderr, &cli);
+		rc = commands[c].run(&cli, argc - i, argv + i);
+		dfumgr_ctx_free(cli.ctx);
+		return rc;
+	}
+	fprintf(stderr, "%s: unknown command '%s'\n", cli.prog, argv[i]);
+	usage(stderr, cli.prog);
+	return EXIT_USAGE;
 }

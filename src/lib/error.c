@@ -91,19 +91,37 @@ DFUMGR_EXPORT void dfumgr_ctx_set_log(struct dfumgr_ctx *ctx,
 	ctx->log_userdata = userdata;
 }
 
-int dfumgr_fail(struct dfumgr_ctx *ctx, int err, const char *fmt, ...)
+static int fail_v(struct dfumgr_ctx *ctx, int err, const char *fmt, va_list ap)
 {
-	va_list ap;
-
 	if (err < 0)
 		err = -err;
 	if (ctx) {
 		ctx->errcode = err;
-		va_start(ap, fmt);
 		vsnprintf(ctx->errmsg, sizeof(ctx->errmsg), fmt, ap);
-		va_end(ap);
 	}
 	return -err;
+}
+
+int dfumgr_fail(struct dfumgr_ctx *ctx, int err, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = fail_v(ctx, err, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+DFUMGR_EXPORT int dfumgr_ctx_set_error(struct dfumgr_ctx *ctx, int err, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = fail_v(ctx, err, fmt, ap);
+	va_end(ap);
+	return rc;
 }
 
 int dfumgr_fail_prefix(struct dfumgr_ctx *ctx, int rc, const char *fmt, ...)

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every test: a gcc build (-Werror) with the whole suite, then a clang build with
+# AddressSanitizer + UndefinedBehaviorSanitizer and the libFuzzer harnesses, whole suite again
+# (including a short bounded fuzz run of each parser).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/install-deps.sh
+JOBS=$(nproc)
+status=0
+
+echo "== gcc build"
+cmake -S . -B build -G Ninja -DCMAKE_C_COMPILER=gcc >/dev/null
+ninja -C build
+(cd build && ctest --output-on-failure -j"$JOBS") || status=1
+
+echo "== clang + ASan/UBSan + libFuzzer build"
+cmake -S . -B build-asan -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
+	-DDFUMGR_SANITIZE=ON -DDFUMGR_FUZZ=ON >/dev/null
+ninja -C build-asan
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	ctest --output-on-failure -j"$JOBS") || status=1
+
+if [ $status -eq 0 ]; then echo "test.sh: all test runs passed"; else echo "test.sh: FAILURES"; fi
+exit $status
