@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The shim's portable core: the DFU 1.1 device class (runtime and DFU mode) with the two
+ * alt-settings of ARCHITECTURE §3, the vendor requests (GET_INFO, DIGEST_START/GET, COMMIT,
+ * REBOOT), and the MCUboot trailer writes that mark both images for a swap.
+ *
+ * C11, no OS calls, no allocation: the platform (the nRF5340 application or dfu-mgr-emu) owns a
+ * struct dfu_dev, feeds it control requests and time, and provides flash, SHA-256, detach and
+ * reboot through struct dfu_dev_ops. One thread at a time.
+ */
+#ifndef DFU_DEV_H
+#define DFU_DEV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dfumgr/wire.h"
+
+/* The flash areas the core touches: each image's primary (running) and secondary slot. */
+enum dfu_area {
+	DFU_AREA_IMG0_PRIMARY = 0,
+	DFU_AREA_IMG0_SECONDARY = 1,
+	DFU_AREA_IMG1_PRIMARY = 2,
+	DFU_AREA_IMG1_SECONDARY = 3,
+	DFU_AREA_COUNT
+};
+
+static inline enum dfu_area dfu_area_secondary(unsigned image)
+{
+	return image == 0 ? DFU_AREA_IMG0_SECONDARY : DFU_AREA_IMG1_SECONDARY;
+}
+
+static inline enum dfu_area dfu_area_primary(unsigned image)
+{
+	return image == 0 ? DFU_AREA_IMG0_PRIMARY : DFU_AREA_IMG1_PRIMARY;
+}
+
+struct dfu_area_info {
+	uint32_t size;       /* bytes; a multiple of erase_unit */
+	uint32_t erase_unit; /* bytes */
+};
+
+/* Result codes of the flash operations (0 = success). */
+enum dfu_flash_result {
+	DFU_FLASH_OK = 0,
+	DFU_FLASH_ERASE_FAILED = -1,
+	DFU_FLASH_PROGRAM_FAILED = -2,
+	DFU_FLASH_READ_FAILED = -3,
+	DFU_FLASH_RANGE = -4,
+};
+
+struct dfu_dev_ops {
+	/*
+	 * Flash access within an area (offsets from the area's start). erase and program return
+	 * 0 or a negative enum dfu_flash_result and add the time the operation takes on the
+	 * device, in microseconds, to *cost_us: the core reports it as bwPollTimeout.
+	 */
+	int (*erase)(void *user, enum dfu_area area, uint32_t off, uint32_t len, uint32_t *cost_us);
+	int (*program)(void *user, enum dfu_area area, uint32_t off, const uint8_t *data,
+		       uint32_t len, uint32_t *cost_us);
+	int (*read)(void *user, enum dfu_area area, uint32_t off, uint8_t *data, uint32_t len);
+	/* One SHA-256 computation at a time. */
+	void (*sha256_start)(void *user);
+	void (*sha256_update)(void *user, const uint8_t *data, uint32_t len);
+	void (*sha256_finish)(void *user, uint8_t digest[32]);
+	/*
+	 * Runtime mode, DFU_DETACH accepted: the device will detach (bitWillDetach) and come back
+	 * in DFU mode with the same serial. Called from dfu_dev_control(): answer the request
+	 * first, then re-enumerate.
+	 */
+	void (*detach)(void *user);
+	/* REBOOT accepted: reset after the request has been answered (MCUboot then runs). */
+	void (*reboot)(void *user);
+};
+
+#define DFU_DEV_STALL (-1)
+
+/* A control request as it arrives in the SETUP packet. */
+struct dfu_setup {
+	uint8_t bmRequestType;
+	uint8_t bRequest;
+	uint16_t wValue;
+	uint16_t wIndex;
+	uint16_t wLength;
+};
+
+/* How many bytes the digest engine hashes per step (bounded work per call). */
+#define DFU_DIGEST_STEP 4096u
+/* Sectors tracked per slot for "erased in this session" (0x370000 / 4 KiB = 880). */
+#define DFU_MAX_SECTORS 1024u
+
+struct dfu_digest_job {
+	uint8_t status; /* enum dfumgr_digest_status */
+	uint8_t alt;
+	uint32_t length;
+	uint32_t done;
+	uint8_t sha256[32];
+};
+
+struct dfu_dev {
+	const struct dfu_dev_ops *ops;
+	void *user;
+	struct dfu_area_info area[DFU_AREA_COUNT];
+	char serial[DFUMGR_SERIAL_MAX + 1];
+	bool dfu_mode;
+
+	uint8_t state;  /* enum dfu_state */
+	uint8_t status; /* enum dfu_status */
+	uint8_t alt;
+	uint32_t poll_ms; /* bwPollTimeout of the last GETSTATUS */
+
+	/* download / upload session on the current alt */
+	uint32_t offset;
+	uint16_t next_block;
+	uint16_t pending_len;
+	uint64_t busy_until_us;
+	uint8_t block[DFUMGR_TRANSFER_SIZE];
+	uint8_t erased[DFUMGR_N_IMAGES][DFU_MAX_SECTORS / 8];
+
+	uint32_t written[DFUMGR_N_IMAGES]; /* bytes written since the session's erase */
+	uint8_t slot_state[DFUMGR_N_IMAGES];
+
+	struct dfu_digest_job digest;
+
+	/* commit: re-hash both slots from flash, then mark both or neither */
+	uint8_t commit_state; /* enum dfumgr_commit_state */
+	uint8_t commit_flags;
+	uint8_t commit_image; /* image being hashed */
+	uint32_t commit_len[DFUMGR_N_IMAGES];
+	uint8_t commit_sha[DFUMGR_N_IMAGES][32];
+
+	uint8_t last_error; /* enum dfumgr_dev_error */
+	uint64_t detach_deadline_us;
+};
+
+/*
+ * Initialises dev in runtime (application) mode or DFU mode. areas: the four areas' sizes and
+ * erase units (NULL: the partition map of wire.h with 4 KiB units). serial: ASCII, at most
+ * DFUMGR_SERIAL_MAX characters. Reads the secondary slots to find their state.
+ */
+void dfu_dev_init(struct dfu_dev *dev, const struct dfu_dev_ops *ops, void *user, bool dfu_mode,
+		  const char *serial, const struct dfu_area_info *areas);
+
+/*
+ * Handles a class (0x21/0xa1) or vendor (0x41/0xc1) request for the DFU interface. data holds
+ * wLength bytes: the OUT data stage, or room for the IN reply. Returns the number of bytes of
+ * the IN reply (0 for OUT), or DFU_DEV_STALL. now_us: a monotonic clock.
+ */
+int dfu_dev_control(struct dfu_dev *dev, const struct dfu_setup *setup, uint8_t *data,
+		    uint64_t now_us);
+
+/* SET_INTERFACE in DFU mode: 0 or DFU_DEV_STALL (bad alt, or a transfer is in progress). */
+int dfu_dev_set_alt(struct dfu_dev *dev, uint8_t alt);
+
+/* Background work: the digest/commit engine (at most budget bytes hashed), detach timeout. */
+void dfu_dev_poll(struct dfu_dev *dev, uint64_t now_us, uint32_t budget);
+
+/* Names for logs. */
+const char *dfu_state_name(uint8_t state);
+const char *dfu_status_name(uint8_t status);
+
+#endif

@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The shim's USB protocol: shared, byte for byte, by the host (libdfumgr) and the device
+ * (firmware/core, the emulator and the nRF5340 application). Version 1.
+ *
+ * Everything on the wire is little-endian with fixed layouts; the structs below are only a map
+ * of offsets: code reads and writes the bytes with explicit helpers, never by casting, so the
+ * layout does not depend on a compiler's packing.
+ */
+#ifndef DFUMGR_WIRE_H
+#define DFUMGR_WIRE_H
+
+#include <stdint.h>
+
+/* ---- USB identity ---- */
+#define DFUMGR_USB_VID    0x1915 /* Nordic Semiconductor */
+#define DFUMGR_USB_PID    0x5300 /* dfu-mgr shim (runtime and DFU mode alike) */
+#define DFUMGR_USB_BCD    0x0100
+#define DFUMGR_SERIAL_MAX 24 /* ASCII, e.g. "NRF5340-0000000000000001" */
+
+/* ---- DFU 1.1 (USB Device Class Specification for Device Firmware Upgrade, rev 1.1) ---- */
+#define DFU_CLASS             0xfe
+#define DFU_SUBCLASS          0x01
+#define DFU_PROTOCOL_RUNTIME  0x01
+#define DFU_PROTOCOL_DFU_MODE 0x02
+#define DFU_FUNC_DESC_TYPE    0x21
+#define DFU_FUNC_DESC_LEN     9
+#define DFU_VERSION_BCD       0x0110
+
+/* §4.1.3 bmAttributes of the functional descriptor */
+#define DFU_ATTR_CAN_DNLOAD             0x01
+#define DFU_ATTR_CAN_UPLOAD             0x02
+#define DFU_ATTR_MANIFESTATION_TOLERANT 0x04
+#define DFU_ATTR_WILL_DETACH            0x08
+
+/* §3 class requests (bmRequestType 0x21 OUT / 0xa1 IN, wIndex = interface) */
+enum dfu_request {
+	DFU_DETACH = 0,
+	DFU_DNLOAD = 1,
+	DFU_UPLOAD = 2,
+	DFU_GETSTATUS = 3,
+	DFU_CLRSTATUS = 4,
+	DFU_GETSTATE = 5,
+	DFU_ABORT = 6,
+};
+
+/* §6.1.2 bState */
+enum dfu_state {
+	DFU_STATE_APP_IDLE = 0,
+	DFU_STATE_APP_DETACH = 1,
+	DFU_STATE_IDLE = 2,
+	DFU_STATE_DNLOAD_SYNC = 3,
+	DFU_STATE_DNBUSY = 4,
+	DFU_STATE_DNLOAD_IDLE = 5,
+	DFU_STATE_MANIFEST_SYNC = 6,
+	DFU_STATE_MANIFEST = 7,
+	DFU_STATE_MANIFEST_WAIT_RESET = 8,
+	DFU_STATE_UPLOAD_IDLE = 9,
+	DFU_STATE_ERROR = 10,
+};
+
+/* §6.1.2 bStatus */
+enum dfu_status {
+	DFU_STATUS_OK = 0x00,
+	DFU_STATUS_ERR_TARGET = 0x01,
+	DFU_STATUS_ERR_FILE = 0x02,
+	DFU_STATUS_ERR_WRITE = 0x03,
+	DFU_STATUS_ERR_ERASE = 0x04,
+	DFU_STATUS_ERR_CHECK_ERASED = 0x05,
+	DFU_STATUS_ERR_PROG = 0x06,
+	DFU_STATUS_ERR_VERIFY = 0x07,
+	DFU_STATUS_ERR_ADDRESS = 0x08,
+	DFU_STATUS_ERR_NOTDONE = 0x09,
+	DFU_STATUS_ERR_FIRMWARE = 0x0a,
+	DFU_STATUS_ERR_VENDOR = 0x0b,
+	DFU_STATUS_ERR_USBR = 0x0c,
+	DFU_STATUS_ERR_POR = 0x0d,
+	DFU_STATUS_ERR_UNKNOWN = 0x0e,
+	DFU_STATUS_ERR_STALLEDPKT = 0x0f,
+};
+
+#define DFU_GETSTATUS_LEN 6 /* bStatus, bwPollTimeout[3], bState, iString */
+
+/* ---- the shim's alt-settings (DFU mode) and flash layout ---- */
+#define DFUMGR_ALT_IMAGE0        0 /* "image-0": MCUboot image 0 secondary slot (internal code) */
+#define DFUMGR_ALT_IMAGE1        1 /* "image-1": MCUboot image 1 secondary slot (QSPI XIP code) */
+#define DFUMGR_N_IMAGES          2
+#define DFUMGR_TRANSFER_SIZE     4096 /* wTransferSize: one flash page/sector */
+#define DFUMGR_DETACH_TIMEOUT_MS 1000
+
+/*
+ * The partition map (like NCS pm_static.yml for an XIP split image), shared by the emulator,
+ * the firmware and `dfu-mgr pack`'s slot sizes. Offsets are within each flash device.
+ * Internal flash (nRF5340 app core, 1 MiB, 4 KiB pages):
+ *   0x000000 mcuboot (48 KiB) | 0x00c000 image 0 primary (0xe0000) | 0x0ec000 storage (80 KiB)
+ * QSPI (MX25R6435F, 8 MiB, 4 KiB sectors; XIP window at 0x10000000):
+ *   0x000000 image 0 secondary (0xe0000) | 0x0e0000 spare (256 KiB)
+ *   0x120000 image 1 primary (0x370000; code linked at 0x10120200 after the 0x200 header)
+ *   0x490000 image 1 secondary (0x370000)
+ */
+#define DFUMGR_INTERNAL_FLASH_SIZE   0x100000u
+#define DFUMGR_INTERNAL_PAGE_SIZE    0x1000u
+#define DFUMGR_QSPI_FLASH_SIZE       0x800000u
+#define DFUMGR_QSPI_SECTOR_SIZE      0x1000u
+#define DFUMGR_QSPI_XIP_BASE         0x10000000u
+#define DFUMGR_MCUBOOT_OFFSET        0x000000u
+#define DFUMGR_MCUBOOT_SIZE          0x00c000u
+#define DFUMGR_IMG0_PRIMARY_OFFSET   0x00c000u /* internal */
+#define DFUMGR_IMG0_SLOT_SIZE        0x0e0000u
+#define DFUMGR_IMG0_SECONDARY_OFFSET 0x000000u /* QSPI */
+#define DFUMGR_IMG1_PRIMARY_OFFSET   0x120000u /* QSPI */
+#define DFUMGR_IMG1_SECONDARY_OFFSET 0x490000u /* QSPI */
+#define DFUMGR_IMG1_SLOT_SIZE        0x370000u
+#define DFUMGR_IMAGE_HEADER_OFFSET   0x200u /* code starts this far into a slot */
+
+/* MCUboot trailer (max_align 8): from the end of a slot */
+#define DFUMGR_TRAILER_MAGIC_OFF     16 /* boot magic, 16 bytes */
+#define DFUMGR_TRAILER_IMAGE_OK_OFF  24
+#define DFUMGR_TRAILER_COPY_DONE_OFF 32
+#define DFUMGR_TRAILER_SWAP_INFO_OFF 40
+#define DFUMGR_BOOT_FLAG_SET         0x01
+#define DFUMGR_SWAP_TYPE_TEST        2
+#define DFUMGR_SWAP_TYPE_PERM        3
+
+/* ---- vendor requests (bmRequestType 0x41 OUT / 0xc1 IN, wIndex = interface) ---- */
+#define DFUMGR_PROTO_VERSION 1
+
+enum dfumgr_vendor_request {
+	DFUMGR_REQ_GET_INFO = 0x40,     /* IN: struct layout DFUMGR_INFO_* below */
+	DFUMGR_REQ_DIGEST_START = 0x41, /* OUT, wValue = alt, data: u32 length (0: bytes written) */
+	DFUMGR_REQ_DIGEST_GET = 0x42,   /* IN, wValue = alt: DFUMGR_DIGEST_* below */
+	DFUMGR_REQ_COMMIT = 0x43,       /* OUT, data: DFUMGR_COMMIT_* below */
+	DFUMGR_REQ_REBOOT = 0x44,       /* OUT, no data */
+};
+
+/* Slot states reported by GET_INFO (of each image's secondary slot). */
+enum dfumgr_slot_state {
+	DFUMGR_SLOT_EMPTY = 0,     /* no valid image header */
+	DFUMGR_SLOT_WRITTEN = 1,   /* written by DFU since power-up / holds an image */
+	DFUMGR_SLOT_PENDING = 2,   /* marked for MCUboot test-swap */
+	DFUMGR_SLOT_CONFIRMED = 3, /* marked for a permanent swap */
+};
+
+/* Commit progress reported by GET_INFO. */
+enum dfumgr_commit_state {
+	DFUMGR_COMMIT_NONE = 0,
+	DFUMGR_COMMIT_CHECKING = 1, /* re-reading both slots from flash */
+	DFUMGR_COMMIT_DONE = 2,     /* both images marked */
+	DFUMGR_COMMIT_REJECTED = 3, /* neither marked; last_error says why */
+};
+
+/* Why the device rejected (STALLed) the last vendor request or a commit. */
+enum dfumgr_dev_error {
+	DFUMGR_DEV_OK = 0,
+	DFUMGR_DEV_BAD_REQUEST = 1, /* unknown request or bad direction */
+	DFUMGR_DEV_BAD_ALT = 2,
+	DFUMGR_DEV_BAD_LENGTH = 3,   /* wLength or a length field out of range */
+	DFUMGR_DEV_BUSY = 4,         /* a download, digest or commit is in progress */
+	DFUMGR_DEV_BAD_VERSION = 5,  /* unknown protocol version in the request */
+	DFUMGR_DEV_DIGEST0 = 6,      /* image 0's slot does not hash to the expected digest */
+	DFUMGR_DEV_DIGEST1 = 7,      /* image 1's slot does not hash to the expected digest */
+	DFUMGR_DEV_FLASH = 8,        /* a flash operation failed */
+	DFUMGR_DEV_STATE = 9,        /* not allowed in the current DFU state */
+	DFUMGR_DEV_NOT_WRITTEN = 10, /* commit of a slot that was not written */
+};
+
+/* GET_INFO reply: 4 + 24 + 2 * 28 = 84 bytes */
+#define DFUMGR_INFO_LEN            84
+#define DFUMGR_INFO_PROTO          0  /* u8 protocol version */
+#define DFUMGR_INFO_N_IMAGES       1  /* u8 */
+#define DFUMGR_INFO_LAST_ERROR     2  /* u8 enum dfumgr_dev_error */
+#define DFUMGR_INFO_COMMIT_STATE   3  /* u8 enum dfumgr_commit_state */
+#define DFUMGR_INFO_SERIAL         4  /* char[24], NUL-padded */
+#define DFUMGR_INFO_IMAGES         28 /* then per image, 28 bytes: */
+#define DFUMGR_INFO_IMAGE_LEN      28
+#define DFUMGR_INFO_IMG_SLOT_STATE 0  /* u8 enum dfumgr_slot_state */
+#define DFUMGR_INFO_IMG_FLAGS      1  /* u8: bit0 primary image valid */
+#define DFUMGR_INFO_IMG_RESERVED   2  /* u16 0 */
+#define DFUMGR_INFO_IMG_VERSION    4  /* running version: u8 major, u8 minor, u16 rev, u32 build */
+#define DFUMGR_INFO_IMG_SLOT_SIZE  12 /* u32 */
+#define DFUMGR_INFO_IMG_ERASE_UNIT 16 /* u32 */
+#define DFUMGR_INFO_IMG_WRITTEN    20 /* u32 bytes written since erase */
+#define DFUMGR_INFO_IMG_UPLOADABLE 24 /* u32 bytes an UPLOAD returns */
+
+/* DIGEST_GET reply: 40 bytes */
+#define DFUMGR_DIGEST_LEN      40
+#define DFUMGR_DIGEST_PROTO    0 /* u8 */
+#define DFUMGR_DIGEST_STATUS   1 /* u8: 0 ready, 1 busy, 2 none started, 3 flash error */
+#define DFUMGR_DIGEST_ALT      2 /* u8 */
+#define DFUMGR_DIGEST_RESERVED 3 /* u8 */
+#define DFUMGR_DIGEST_LENGTH   4 /* u32 bytes hashed */
+#define DFUMGR_DIGEST_SHA256   8 /* u8[32], of the slot's first LENGTH bytes read from flash */
+enum dfumgr_digest_status {
+	DFUMGR_DIGEST_READY = 0,
+	DFUMGR_DIGEST_BUSY = 1,
+	DFUMGR_DIGEST_NONE = 2,
+	DFUMGR_DIGEST_ERROR = 3,
+};
+
+/* COMMIT request data: 4 + 2 * 36 = 76 bytes */
+#define DFUMGR_COMMIT_LEN         76
+#define DFUMGR_COMMIT_PROTO       0 /* u8 protocol version */
+#define DFUMGR_COMMIT_N_IMAGES    1 /* u8, must be 2 */
+#define DFUMGR_COMMIT_FLAGS       2 /* u8: bit0 permanent (else test-swap, confirmed by the app) */
+#define DFUMGR_COMMIT_RESERVED    3
+#define DFUMGR_COMMIT_IMAGES      4 /* per image (index order), 36 bytes: */
+#define DFUMGR_COMMIT_IMAGE_LEN   36
+#define DFUMGR_COMMIT_IMG_LENGTH  0 /* u32 bytes to hash from the slot start */
+#define DFUMGR_COMMIT_IMG_SHA256  4 /* u8[32] expected */
+#define DFUMGR_COMMIT_F_PERMANENT 0x01
+
+#endif

@@ -1,0 +1,684 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The shim's core (firmware/core/dfu_dev.c) driven request by request: every DFU 1.1 state and
+ * status it can reach, and the vendor requests, over a RAM flash with fault knobs.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+#include "dfu_dev.h"
+#include "dfumgr/crypto.h"
+
+struct ram {
+	uint8_t *mem[DFU_AREA_COUNT];
+	uint32_t size[DFU_AREA_COUNT];
+	uint32_t erase_cost_us, program_cost_us; /* per call */
+	int fail_erase, fail_program;            /* 1: next call fails */
+	bool corrupt_program;                    /* program a flipped bit (bad cell) */
+	int fail_program_after;                  /* >0: that many programs succeed, then fail */
+	struct dfumgr_sha256 *h;
+	int detached, rebooted, erases;
+};
+
+static int ram_erase(void *u, enum dfu_area a, uint32_t off, uint32_t len, uint32_t *cost)
+{
+	struct ram *r = u;
+
+	if (r->fail_erase) {
+		r->fail_erase = 0;
+		return DFU_FLASH_ERASE_FAILED;
+	}
+	assert_true(off + len <= r->size[a]);
+	memset(r->mem[a] + off, 0xff, len);
+	*cost += r->erase_cost_us;
+	r->erases++;
+	return 0;
+}
+
+static int ram_program(void *u, enum dfu_area a, uint32_t off, const uint8_t *d, uint32_t len,
+		       uint32_t *cost)
+{
+	struct ram *r = u;
+
+	if (r->fail_program || (r->fail_program_after && --r->fail_program_after == 0)) {
+		r->fail_program = 0;
+		return DFU_FLASH_PROGRAM_FAILED;
+	}
+	assert_true(off + len <= r->size[a]);
+	for (uint32_t i = 0; i < len; i++)
+		r->mem[a][off + i] &= d[i]; /* NOR: program only clears bits */
+	if (r->corrupt_program)
+		r->mem[a][off] ^= 0x01;
+	*cost += r->program_cost_us;
+	return 0;
+}
+
+static int ram_read(void *u, enum dfu_area a, uint32_t off, uint8_t *d, uint32_t len)
+{
+	struct ram *r = u;
+
+	if (off + len > r->size[a])
+		return DFU_FLASH_RANGE;
+	memcpy(d, r->mem[a] + off, len);
+	return 0;
+}
+
+static void ram_sha_start(void *u)
+{
+	struct ram *r = u;
+
+	dfumgr_sha256_reset(r->h);
+}
+
+static void ram_sha_update(void *u, const uint8_t *d, uint32_t len)
+{
+	dfumgr_sha256_update(((struct ram *)u)->h, d, len);
+}
+
+static void ram_sha_finish(void *u, uint8_t out[32])
+{
+	dfumgr_sha256_final(((struct ram *)u)->h, out);
+}
+
+static void ram_detach(void *u)
+{
+	((struct ram *)u)->detached++;
+}
+
+static void ram_reboot(void *u)
+{
+	((struct ram *)u)->rebooted++;
+}
+
+static const struct dfu_dev_ops ops = {
+    .erase = ram_erase,
+    .program = ram_program,
+    .read = ram_read,
+    .sha256_start = ram_sha_start,
+    .sha256_update = ram_sha_update,
+    .sha256_finish = ram_sha_finish,
+    .detach = ram_detach,
+    .reboot = ram_reboot,
+};
+
+/* Small slots keep the tests fast: 64 KiB each, 4 KiB sectors. */
+#define SLOT 0x10000u
+static const struct dfu_area_info areas[DFU_AREA_COUNT] = {
+    {SLOT, 4096}, {SLOT, 4096}, {SLOT, 4096}, {SLOT, 4096}};
+
+struct fx {
+	struct ram ram;
+	struct dfu_dev dev;
+	uint64_t now;
+	uint8_t buf[DFUMGR_TRANSFER_SIZE];
+};
+
+static struct fx *fx_new(bool dfu_mode)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	for (int a = 0; a < DFU_AREA_COUNT; a++) {
+		f->ram.size[a] = SLOT;
+		f->ram.mem[a] = malloc(SLOT);
+		memset(f->ram.mem[a], 0xff, SLOT);
+	}
+	f->ram.h = dfumgr_sha256_new();
+	dfu_dev_init(&f->dev, &ops, &f->ram, dfu_mode, "EMU-0001", areas);
+	return f;
+}
+
+static void fx_free(struct fx *f)
+{
+	for (int a = 0; a < DFU_AREA_COUNT; a++)
+		free(f->ram.mem[a]);
+	dfumgr_sha256_free(f->ram.h);
+	free(f);
+}
+
+static int req(struct fx *f, uint8_t type, uint8_t r, uint16_t value, uint16_t len)
+{
+	struct dfu_setup s = {type, r, value, 0, len};
+
+	return dfu_dev_control(&f->dev, &s, f->buf, f->now);
+}
+
+/* GETSTATUS; returns bState, fills status and poll timeout */
+static uint8_t getstatus(struct fx *f, uint8_t *status, uint32_t *poll_ms)
+{
+	assert_int_equal(req(f, 0xa1, DFU_GETSTATUS, 0, 6), 6);
+	if (status)
+		*status = f->buf[0];
+	if (poll_ms)
+		*poll_ms = f->buf[1] | f->buf[2] << 8 | (uint32_t)f->buf[3] << 16;
+	return f->buf[4];
+}
+
+static void expect_state(struct fx *f, uint8_t state, uint8_t status)
+{
+	uint8_t st;
+
+	assert_int_equal(getstatus(f, &st, NULL), state);
+	assert_int_equal(st, status);
+}
+
+/* One DFU download block, waiting out bwPollTimeout as a host does. */
+static void dnload_block(struct fx *f, uint16_t block, const uint8_t *data, uint16_t len)
+{
+	uint32_t poll = 0;
+	uint8_t st;
+
+	memcpy(f->buf, data, len);
+	assert_int_equal(req(f, 0x21, DFU_DNLOAD, block, len), 0);
+	st = getstatus(f, NULL, &poll);
+	assert_int_equal(st, poll ? DFU_STATE_DNBUSY : DFU_STATE_DNLOAD_IDLE);
+	if (st == DFU_STATE_DNBUSY) {
+		f->now += (uint64_t)poll * 1000;
+		expect_state(f, DFU_STATE_DNLOAD_IDLE, DFU_STATUS_OK);
+	}
+}
+
+static uint8_t *pattern(size_t n, uint8_t seed)
+{
+	uint8_t *p = malloc(n);
+	uint32_t x = seed;
+
+	for (size_t i = 0; i < n; i++) {
+		x = x * 1103515245u + 12345u;
+		p[i] = (uint8_t)(x >> 16);
+	}
+	return p;
+}
+
+/* A complete download of data to alt, ending in dfuIDLE. */
+static void download(struct fx *f, uint8_t alt, const uint8_t *data, size_t n)
+{
+	uint16_t block = 0;
+
+	assert_int_equal(dfu_dev_set_alt(&f->dev, alt), 0);
+	for (size_t off = 0; off < n; off += DFUMGR_TRANSFER_SIZE) {
+		size_t len = n - off < DFUMGR_TRANSFER_SIZE ? n - off : DFUMGR_TRANSFER_SIZE;
+
+		dnload_block(f, block++, data + off, (uint16_t)len);
+	}
+	assert_int_equal(req(f, 0x21, DFU_DNLOAD, block, 0), 0);
+	expect_state(f, DFU_STATE_MANIFEST, DFU_STATUS_OK);
+	expect_state(f, DFU_STATE_IDLE, DFU_STATUS_OK);
+}
+
+/* A fake MCUboot image of n bytes (header magic + version) so slots count as written. */
+static uint8_t *fake_image(size_t n, uint8_t seed, uint8_t major)
+{
+	uint8_t *p = pattern(n, seed);
+
+	p[0] = 0x3d, p[1] = 0xb8, p[2] = 0xf3, p[3] = 0x96;
+	memset(p + 8, 0, 8);
+	p[8] = 0x00, p[9] = 0x02; /* hdr 0x200 */
+	p[12] = (uint8_t)(n - 0x200), p[13] = (uint8_t)((n - 0x200) >> 8);
+	p[14] = (uint8_t)((n - 0x200) >> 16), p[15] = 0;
+	p[20] = major, p[21] = 3, p[22] = 0, p[23] = 0;
+	memset(p + 24, 0, 4);
+	p[24] = 4;
+	return p;
+}
+
+static void test_runtime_mode(void **state)
+{
+	struct fx *f = fx_new(false);
+
+	(void)state;
+	expect_state(f, DFU_STATE_APP_IDLE, DFU_STATUS_OK);
+	assert_int_equal(req(f, 0xa1, DFU_GETSTATE, 0, 1), 1);
+	assert_int_equal(f->buf[0], DFU_STATE_APP_IDLE);
+	/* §5.1: only DETACH, GETSTATUS, GETSTATE; others stall without leaving appIDLE */
+	assert_int_equal(req(f, 0x21, DFU_DNLOAD, 0, 16), DFU_DEV_STALL);
+	assert_int_equal(req(f, 0xa1, DFU_UPLOAD, 0, 16), DFU_DEV_STALL);
+	assert_int_equal(req(f, 0x21, DFU_CLRSTATUS, 0, 0), DFU_DEV_STALL);
+	expect_state(f, DFU_STATE_APP_IDLE, DFU_STATUS_OK);
+	assert_int_equal(dfu_dev_set_alt(&f->dev, 0), DFU_DEV_STALL);
+	/* DETACH: appDETACH, the platform is told to re-enumerate in DFU mode */
+	assert_int_equal(req(f, 0x21, DFU_DETACH, 1000, 0), 0);
+	assert_int_equal(f->ram.detached, 1);
+	expect_state(f, DFU_STATE_APP_DETACH, DFU_STATUS_OK);
+	/* a second DETACH in appDETACH is not valid */
+	assert_int_equal(req(f, 0x21, DFU_DETACH, 1000, 0), DFU_DEV_STALL);
+	/* no reset within wDetachTimeOut: back to appIDLE */
+	f->now += 999000;
+	expect_state(f, DFU_STATE_APP_DETACH, DFU_STATUS_OK);
+	f->now += 2000;
+	expect_state(f, DFU_STATE_APP_IDLE, DFU_STATUS_OK);
+	/* GET_INFO works in runtime mode (for `dfu-mgr list`) */
+	assert_int_equal(req(f, 0xc1, DFUMGR_REQ_GET_INFO, 0, DFUMGR_INFO_LEN), DFUMGR_INFO_LEN);
+	/* digests and commits need DFU mode */
+	memset(f->buf, 0, 4);
+	assert_int_equal(req(f, 0x41, DFUMGR_REQ_DIGEST_START, 0, 4), DFU_DEV_STALL);
+	fx_free(f);
+}
+
+static void test_download_states_poll_timeout_and_upload(void **state)
+{
+	struct fx *f = fx_new(true);
+	size_t n = 3 * DFUMGR_TRANSFER_SIZE + 100;
+	uint8_t *data = pattern(n, 7);
+	uint32_t poll;
+	uint16_t block = 0;
+
+	(void)state;
+	f->ram.erase_cost_us = 87500; /* nRF5340 page erase */
+	f->ram.program_cost_us = 44032;
+	expect_state(f, DFU_STATE_IDLE, DFU_STATUS_OK);
+	assert_int_equal(dfu_dev_set_alt(&f->dev, 1), 0);
+	/* first block: dfuDNLOAD-SYNC, then GETSTATUS writes it: erase trailer sector + first
+	 * sector + program = 87.5 + 87.5 + 44.032 ms -> bwPollTimeout 220 ms (rounded up) */
+	memcpy(f->buf, data, DFUMGR_TRANSFER_SIZE);
+	assert_int_equal(req(f, 0x21, DFU_DNLOAD, block++, DFUMGR_TRANSFER_SIZE), 0);
+	assert_int_equal(f->dev.state, DFU_STATE_DNLOAD_SYNC);
+	assert_int_equal(req(f, 0xa1, DFU_GETSTATE, 0, 1), 1);
+	assert_int_equal(f->buf[0], DFU_STATE_DNLOAD_SYNC);
+	assert_int_equal(getstatus(f, NULL, &poll), DFU_STATE_DNBUSY);
+	assert_int_equal(poll, 220);
+	/* polled early: still busy, told how long is left */
+	f->now += 100000;
+	assert_int_equal(getstatus(f, NULL, &poll), DFU_STATE_DNBUSY);
+	assert_int_equal(poll, 120);
+	f->now += 120000;
+	expect_state(f, DFU_STATE_DNLOAD_IDLE, DFU_STATUS_OK);
+	for (size_t off = DFUMGR_TRANSFER_SIZE; off < n; off += DFUMGR_TRANSFER_SIZE) {
+		size_t len = n - off < DFUMGR_TRANSFER_SIZE ? n - off : DFUMGR_TRANSFER_SIZE;
+
+		dnload_block(f, block++, data + off, (uint16_t)len);
+	}
+	/* zero-length DNLOAD: dfuMANIFEST-SYNC -> dfuMANIFEST -> dfuIDLE (tolerant) */
+	assert_int_equal(req(f, 0x21, DFU_DNLOAD, block, 0), 0);
+	assert_int_equal(f->dev.state, DFU_STATE_MANIFEST_SYNC);
+	expect_state(f, DFU_STATE_MANIFEST, DFU_STATUS_OK);
+	expect_state(f, DFU_STATE_IDLE, DFU_STATUS_OK);
+	assert_memory_equal(f->ram.mem[DFU_AREA_IMG1_SECONDARY], data, n);
+	assert_int_equal(f->dev.written[1], n);
+	/* UPLOAD returns exactly what was written; the short frame ends it in dfuIDLE */
+	{
+		uint8_t *back = malloc(n);
+		size_t got = 0;
+		int r;
+
+		while ((r = req(f, 0xa1, DFU_UPLOAD, 0, DFUMGR_TRANSFER_SIZE)) ==
+		       DFUMGR_TRANSFER_SIZE) {
+			memcpy(back + got, f->buf, (size_t)r);
+			got += (size_t)r;
+			assert_int_equal(f->dev.state, DFU_STATE_UPLOAD_IDLE);
+		}
+		assert_true(r >= 0);
+		memcpy(back + got, f->buf, (size_t)r);
+		got += (size_t)r;
+		assert_int_equal(got, n);
+		assert_memory_equal(back, data, n);
+		expect_state(f, DFU_STATE_IDLE, DFU_STATUS_OK);
+		free(back);
+	}
+	/* ABORT from dfuUPLOAD-IDLE */
+	assert_int_equal(req(f, 0xa1, DFU_UPLOAD, 0, 16), 16);
+	assert_int_equal(f->dev.state, DFU_STATE_UPLOAD_IDLE);
+	assert_int_equal(req(f, 0x21, DFU_ABORT, 0, 0), 0);
+	expect_state(f, DFU_STATE_IDLE, DFU_STATUS_OK);
+	free(data);
+	fx_free(f);
+}
+
+static void test_protocol_errors(void **state)
+{
+	struct fx *f = fx_new(true);
+	uint8_t data[64] = {1, 2, 3};
+
+	(void)state;
+	/* zero-length DNLOAD in dfuIDLE */
+	assert_int_equal(req(f, 0x21, DFU_DNLOAD, 0, 0), DFU_DEV_STALL);
+	expect_state(f, DFU_STATE_ERROR, DFU_STATUS_ERR_STALLEDPKT);
+	/* in dfuERROR only GETSTATUS/GETSTATE/CLRSTATUS: ABORT stalls and stays */
+	assert_int_equal(req(f, 0x21, DFU_ABORT, 0, 0), DFU_DEV_STALL);
+	expect_state(f, DFU_STATE_ERROR, DFU_STATUS_ERR_STALLEDPKT);
+	assert_int_equal(req(f, 0x21, DFU_CLRSTATUS, 0, 0), 0);
+	expect_state(f, DFU_STATE_IDLE, DFU_STATUS_OK);
+	/* CLRSTATUS outside dfuERROR */
+	assert_int_equal(req(f, 0x21, DFU_CLRSTATUS, 0, 0), DFU_DEV_STALL);
+	expect_state(f, DFU_STATE_ERROR, DFU_STATUS_ERR_STALLEDPKT);
+	req(f, 0x21, DFU_CLRSTATUS, 0, 0);
+	/* DETACH is a runtime request */
+	assert_int_equal(req(f, 0x21, DFU_DETACH, 1000, 0), DFU_DEV_STALL);
+	expect_state(f, DFU_STATE_ERROR, DFU_STATUS_ERR_STALLEDPKT);
+	req(f, 0x21, DFU_CLRSTATUS, 0, 0);
+	/* wTransferSize exceeded */
+	assert_int_equal(req(f, 0x21, DFU_DNLOAD, 0, DFUMGR_TRANSFER_SIZE + 1), DFU_DEV_STALL);
+	expect_state(f, DFU_STATE_ERROR, DFU_STATUS_ERR_STALLEDPKT);
+	req(f, 0x21, DFU_CLRSTATUS, 0, 0);
+	/* out-of-sequence block number */
+	dfu_dev_set_alt(&f->dev, 0);
+	dnload_block(f, 0, data, sizeof(data));
+	memcpy(f->buf, data, sizeof(data));
+	assert_int_equal(req(f, 0x21, DFU_DNLOAD, 5, sizeof(data)), DFU_DEV_STALL);
+	expect_state(f, DFU_STATE_ERROR, DFU_STATUS_ERR_STALLEDPKT);
+	req(f, 0x21, DFU_CLRSTATUS, 0, 0);
+	/* a request while dfuDNBUSY */
+	f->ram.erase_cost_us = 1000;
+	memcpy(f->buf, data, sizeof(data));
+	assert_int_equal(req(f, 0x21, DFU_DNLOAD, 0, sizeof(data)), 0);
+	assert_int_equal(getstatus(f, NULL, NULL), DFU_STATE_DNBUSY);
+	assert_int_equal(req(f, 0x21, DFU_DNLOAD, 1, sizeof(data)), DFU_DEV_STALL);
+	expect_state(f, DFU_STATE_ERROR, DFU_STATUS_ERR_STALLEDPKT);
+	req(f, 0x21, DFU_CLRSTATUS, 0, 0);
+	/* GETSTATE in dfuDNBUSY stalls too */
+	memcpy(f->buf, data, sizeof(data));
+	req(f, 0x21, DFU_DNLOAD, 0, sizeof(data));
+	assert_int_equal(getstatus(f, NULL, NULL), DFU_STATE_DNBUSY);
+	assert_int_equal(req(f, 0xa1, DFU_GETSTATE, 0, 1), DFU_DEV_STALL);
+	expect_state(f, DFU_STATE_ERROR, DFU_STATUS_ERR_STALLEDPKT);
+	req(f, 0x21, DFU_CLRSTATUS, 0, 0);
+	f->ram.erase_cost_us = 0;
+	/* ABORT from dfuDNLOAD-IDLE */
+	dnload_block(f, 0, data, sizeof(data));
+	assert_int_equal(req(f, 0x21, DFU_ABORT, 0, 0), 0);
+	expect_state(f, DFU_STATE_IDLE, DFU_STATUS_OK);
+	/* UPLOAD as an OUT request, DNLOAD as IN, an unknown class request */
+	assert_int_equal(req(f, 0x21, DFU_UPLOAD, 0, 16), DFU_DEV_STALL);
+	expect_state(f, DFU_STATE_ERROR, DFU_STATUS_ERR_STALLEDPKT);
+	req(f, 0x21, DFU_CLRSTATUS, 0, 0);
+	assert_int_equal(req(f, 0xa1, 9, 0, 16), DFU_DEV_STALL);
+	expect_state(f, DFU_STATE_ERROR, DFU_STATUS_ERR_STALLEDPKT);
+	req(f, 0x21, DFU_CLRSTATUS, 0, 0);
+	/* GETSTATUS with a short buffer */
+	assert_int_equal(req(f, 0xa1, DFU_GETSTATUS, 0, 3), DFU_DEV_STALL);
+	req(f, 0x21, DFU_CLRSTATUS, 0, 0);
+	/* bad alt; no alt change in the middle of a transfer */
+	assert_int_equal(dfu_dev_set_alt(&f->dev, 2), DFU_DEV_STALL);
+	dnload_block(f, 0, data, sizeof(data));
+	assert_int_equal(dfu_dev_set_alt(&f->dev, 1), DFU_DEV_STALL);
+	req(f, 0x21, DFU_ABORT, 0, 0);
+	/* a standard request is not the core's */
+	assert_int_equal(req(f, 0x80, 6, 0x0100, 18), DFU_DEV_STALL);
+	fx_free(f);
+}
+
+static void test_flash_errors(void **state)
+{
+	struct fx *f = fx_new(true);
+	uint8_t *data = pattern(SLOT + 4096, 3);
+
+	(void)state;
+	dfu_dev_set_alt(&f->dev, 0);
+	/* erase failure -> errERASE */
+	f->ram.fail_erase = 1;
+	memcpy(f->buf, data, 4096);
+	req(f, 0x21, DFU_DNLOAD, 0, 4096);
+	expect_state(f, DFU_STATE_ERROR, DFU_STATUS_ERR_ERASE);
+	req(f, 0x21, DFU_CLRSTATUS, 0, 0);
+	/* program failure -> errPROG */
+	f->ram.fail_program = 1;
+	memcpy(f->buf, data, 4096);
+	req(f, 0x21, DFU_DNLOAD, 0, 4096);
+	expect_state(f, DFU_STATE_ERROR, DFU_STATUS_ERR_PROG);
+	req(f, 0x21, DFU_CLRSTATUS, 0, 0);
+	/* a bad cell: programmed, but reads back different -> errVERIFY */
+	f->ram.corrupt_program = true;
+	memcpy(f->buf, data, 4096);
+	req(f, 0x21, DFU_DNLOAD, 0, 4096);
+	expect_state(f, DFU_STATE_ERROR, DFU_STATUS_ERR_VERIFY);
+	req(f, 0x21, DFU_CLRSTATUS, 0, 0);
+	f->ram.corrupt_program = false;
+	/* more than the slot -> errADDRESS */
+	for (uint16_t b = 0; b < SLOT / 4096; b++)
+		dnload_block(f, b, data + b * 4096, 4096);
+	memcpy(f->buf, data, 4096);
+	assert_int_equal(req(f, 0x21, DFU_DNLOAD, SLOT / 4096, 4096), DFU_DEV_STALL);
+	expect_state(f, DFU_STATE_ERROR, DFU_STATUS_ERR_ADDRESS);
+	free(data);
+	fx_free(f);
+}
+
+static void digest_of(struct fx *f, uint8_t alt, uint32_t len, uint8_t out[32])
+{
+	f->buf[0] = (uint8_t)len, f->buf[1] = (uint8_t)(len >> 8);
+	f->buf[2] = (uint8_t)(len >> 16), f->buf[3] = (uint8_t)(len >> 24);
+	assert_int_equal(req(f, 0x41, DFUMGR_REQ_DIGEST_START, alt, 4), 0);
+	for (int i = 0; i < 100; i++) {
+		assert_int_equal(req(f, 0xc1, DFUMGR_REQ_DIGEST_GET, alt, DFUMGR_DIGEST_LEN),
+				 DFUMGR_DIGEST_LEN);
+		if (f->buf[DFUMGR_DIGEST_STATUS] != DFUMGR_DIGEST_BUSY)
+			break;
+	}
+	assert_int_equal(f->buf[DFUMGR_DIGEST_STATUS], DFUMGR_DIGEST_READY);
+	memcpy(out, f->buf + DFUMGR_DIGEST_SHA256, 32);
+}
+
+static uint8_t info(struct fx *f, int off)
+{
+	assert_int_equal(req(f, 0xc1, DFUMGR_REQ_GET_INFO, 0, DFUMGR_INFO_LEN), DFUMGR_INFO_LEN);
+	return f->buf[off];
+}
+
+static int commit(struct fx *f, const uint32_t len[2], const uint8_t sha[2][32], uint8_t flags)
+{
+	memset(f->buf, 0, DFUMGR_COMMIT_LEN);
+	f->buf[DFUMGR_COMMIT_PROTO] = DFUMGR_PROTO_VERSION;
+	f->buf[DFUMGR_COMMIT_N_IMAGES] = 2;
+	f->buf[DFUMGR_COMMIT_FLAGS] = flags;
+	for (int i = 0; i < 2; i++) {
+		uint8_t *p = f->buf + DFUMGR_COMMIT_IMAGES + i * DFUMGR_COMMIT_IMAGE_LEN;
+
+		p[0] = (uint8_t)len[i], p[1] = (uint8_t)(len[i] >> 8),
+		p[2] = (uint8_t)(len[i] >> 16);
+		memcpy(p + 4, sha[i], 32);
+	}
+	return req(f, 0x41, DFUMGR_REQ_COMMIT, 0, DFUMGR_COMMIT_LEN);
+}
+
+static uint8_t commit_wait(struct fx *f)
+{
+	for (int i = 0; i < 100; i++) {
+		uint8_t st = info(f, DFUMGR_INFO_COMMIT_STATE);
+
+		if (st != DFUMGR_COMMIT_CHECKING)
+			return st;
+	}
+	fail_msg("commit never finished");
+	return 0;
+}
+
+static bool trailer_magic(struct fx *f, enum dfu_area a)
+{
+	static const uint8_t magic[16] = {0x77, 0xc2, 0x95, 0xf3, 0x60, 0xd2, 0xef, 0x7f,
+					  0x35, 0x52, 0x50, 0x0f, 0x2c, 0xb6, 0x79, 0x80};
+
+	return memcmp(f->ram.mem[a] + SLOT - 16, magic, 16) == 0;
+}
+
+static void test_info_digest_commit(void **state)
+{
+	struct fx *f = fx_new(true);
+	uint32_t len[2] = {20000, 41000};
+	uint8_t *img0 = fake_image(len[0], 1, 2), *img1 = fake_image(len[1], 2, 2);
+	uint8_t sha[2][32], got[32];
+	uint8_t running[32];
+
+	(void)state;
+	/* a running image 0 of version 1.3.0+4 in the primary slot */
+	memcpy(running, img0, 32);
+	running[20] = 1;
+	memcpy(f->ram.mem[DFU_AREA_IMG0_PRIMARY], running, 32);
+
+	assert_int_equal(req(f, 0xc1, DFUMGR_REQ_GET_INFO, 0, DFUMGR_INFO_LEN), DFUMGR_INFO_LEN);
+	assert_int_equal(f->buf[DFUMGR_INFO_PROTO], DFUMGR_PROTO_VERSION);
+	assert_int_equal(f->buf[DFUMGR_INFO_N_IMAGES], 2);
+	assert_string_equal((char *)f->buf + DFUMGR_INFO_SERIAL, "EMU-0001");
+	{
+		const uint8_t *p0 = f->buf + DFUMGR_INFO_IMAGES;
+		const uint8_t *p1 = p0 + DFUMGR_INFO_IMAGE_LEN;
+
+		assert_int_equal(p0[DFUMGR_INFO_IMG_FLAGS], 1);
+		assert_int_equal(p0[DFUMGR_INFO_IMG_VERSION], 1); /* major of the running image */
+		assert_int_equal(p0[DFUMGR_INFO_IMG_VERSION + 4], 4);
+		assert_int_equal(p1[DFUMGR_INFO_IMG_FLAGS], 0); /* no image 1 running */
+		assert_int_equal(p0[DFUMGR_INFO_IMG_SLOT_STATE], DFUMGR_SLOT_EMPTY);
+		assert_int_equal(p0[DFUMGR_INFO_IMG_SLOT_SIZE + 2], SLOT >> 16);
+		assert_int_equal(p0[DFUMGR_INFO_IMG_ERASE_UNIT + 1], 4096 >> 8);
+	}
+	/* committing before anything was written is refused, with the reason readable */
+	dfumgr_sha256(img0, len[0], sha[0]);
+	dfumgr_sha256(img1, len[1], sha[1]);
+	assert_int_equal(commit(f, len, sha, 0), DFU_DEV_STALL);
+	assert_int_equal(info(f, DFUMGR_INFO_LAST_ERROR), DFUMGR_DEV_NOT_WRITTEN);
+
+	download(f, 0, img0, len[0]);
+	download(f, 1, img1, len[1]);
+	assert_int_equal(f->dev.slot_state[0], DFUMGR_SLOT_WRITTEN);
+
+	/* digests are of what is in flash */
+	digest_of(f, 0, 0, got); /* 0: what was written */
+	assert_memory_equal(got, sha[0], 32);
+	digest_of(f, 1, len[1], got);
+	assert_memory_equal(got, sha[1], 32);
+	f->ram.mem[DFU_AREA_IMG1_SECONDARY][12345] ^= 0x80; /* flash changes behind the core */
+	digest_of(f, 1, len[1], got);
+	assert_memory_not_equal(got, sha[1], 32);
+	f->ram.mem[DFU_AREA_IMG1_SECONDARY][12345] ^= 0x80;
+	/* DIGEST_GET for the other alt: none started */
+	assert_int_equal(req(f, 0xc1, DFUMGR_REQ_DIGEST_GET, 0, DFUMGR_DIGEST_LEN),
+			 DFUMGR_DIGEST_LEN);
+	assert_int_equal(f->buf[DFUMGR_DIGEST_STATUS], DFUMGR_DIGEST_NONE);
+	/* DIGEST_START errors */
+	memset(f->buf, 0, 4);
+	assert_int_equal(req(f, 0x41, DFUMGR_REQ_DIGEST_START, 2, 4), DFU_DEV_STALL);
+	assert_int_equal(info(f, DFUMGR_INFO_LAST_ERROR), DFUMGR_DEV_BAD_ALT);
+	f->buf[0] = 0, f->buf[1] = 0, f->buf[2] = 0x10, f->buf[3] = 0; /* 1 MiB > slot */
+	assert_int_equal(req(f, 0x41, DFUMGR_REQ_DIGEST_START, 0, 4), DFU_DEV_STALL);
+	assert_int_equal(info(f, DFUMGR_INFO_LAST_ERROR), DFUMGR_DEV_BAD_LENGTH);
+
+	/* a wrong expected digest for image 1: rejected, NEITHER image marked */
+	{
+		uint8_t bad[2][32];
+
+		memcpy(bad, sha, sizeof(bad));
+		bad[1][0] ^= 1;
+		assert_int_equal(commit(f, len, bad, 0), 0);
+		assert_int_equal(commit_wait(f), DFUMGR_COMMIT_REJECTED);
+		assert_int_equal(info(f, DFUMGR_INFO_LAST_ERROR), DFUMGR_DEV_DIGEST1);
+		assert_false(trailer_magic(f, DFU_AREA_IMG0_SECONDARY));
+		assert_false(trailer_magic(f, DFU_AREA_IMG1_SECONDARY));
+		bad[1][0] ^= 1;
+		bad[0][31] ^= 1;
+		assert_int_equal(commit(f, len, bad, 0), 0);
+		assert_int_equal(commit_wait(f), DFUMGR_COMMIT_REJECTED);
+		assert_int_equal(info(f, DFUMGR_INFO_LAST_ERROR), DFUMGR_DEV_DIGEST0);
+		assert_false(trailer_magic(f, DFU_AREA_IMG0_SECONDARY));
+		assert_false(trailer_magic(f, DFU_AREA_IMG1_SECONDARY));
+	}
+	/* bad COMMIT requests */
+	assert_int_equal(req(f, 0x41, DFUMGR_REQ_COMMIT, 0, 10), DFU_DEV_STALL);
+	assert_int_equal(info(f, DFUMGR_INFO_LAST_ERROR), DFUMGR_DEV_BAD_LENGTH);
+	{
+		uint32_t huge[2] = {SLOT, 1};
+
+		assert_int_equal(commit(f, huge, sha, 0), DFU_DEV_STALL);
+		assert_int_equal(info(f, DFUMGR_INFO_LAST_ERROR), DFUMGR_DEV_BAD_LENGTH);
+	}
+	memset(f->buf, 0, DFUMGR_COMMIT_LEN);
+	f->buf[0] = 9;
+	assert_int_equal(req(f, 0x41, DFUMGR_REQ_COMMIT, 0, DFUMGR_COMMIT_LEN), DFU_DEV_STALL);
+	assert_int_equal(info(f, DFUMGR_INFO_LAST_ERROR), DFUMGR_DEV_BAD_VERSION);
+
+	/* the right digests: both marked for a test swap */
+	assert_int_equal(commit(f, len, sha, 0), 0);
+	assert_int_equal(commit_wait(f), DFUMGR_COMMIT_DONE);
+	for (int i = 0; i < 2; i++) {
+		enum dfu_area a = dfu_area_secondary(i);
+
+		assert_true(trailer_magic(f, a));
+		assert_int_equal(f->ram.mem[a][SLOT - 40], (i << 4) | DFUMGR_SWAP_TYPE_TEST);
+		assert_int_equal(f->ram.mem[a][SLOT - 24], 0xff); /* not confirmed */
+		assert_int_equal(f->dev.slot_state[i], DFUMGR_SLOT_PENDING);
+	}
+	/* state survives a power cycle: a new core reads it back from flash */
+	dfu_dev_init(&f->dev, &ops, &f->ram, true, "EMU-0001", areas);
+	assert_int_equal(f->dev.slot_state[0], DFUMGR_SLOT_PENDING);
+	assert_int_equal(f->dev.slot_state[1], DFUMGR_SLOT_PENDING);
+
+	/* a new download over a pending slot first erases the stale trailer */
+	download(f, 1, img1, 4096);
+	assert_false(trailer_magic(f, DFU_AREA_IMG1_SECONDARY));
+	assert_int_equal(f->dev.slot_state[1], DFUMGR_SLOT_WRITTEN);
+	download(f, 1, img1, len[1]);
+
+	/* permanent: image_ok set too */
+	assert_int_equal(commit(f, len, sha, DFUMGR_COMMIT_F_PERMANENT), 0);
+	assert_int_equal(commit_wait(f), DFUMGR_COMMIT_DONE);
+	assert_int_equal(f->ram.mem[DFU_AREA_IMG1_SECONDARY][SLOT - 24], 0x01);
+	assert_int_equal(f->dev.slot_state[1], DFUMGR_SLOT_CONFIRMED);
+
+	/* REBOOT: the platform is asked to reset */
+	assert_int_equal(req(f, 0x41, DFUMGR_REQ_REBOOT, 0, 0), 0);
+	assert_int_equal(f->ram.rebooted, 1);
+	/* unknown vendor request and wrong direction */
+	assert_int_equal(req(f, 0x41, 0x7f, 0, 0), DFU_DEV_STALL);
+	assert_int_equal(info(f, DFUMGR_INFO_LAST_ERROR), DFUMGR_DEV_BAD_REQUEST);
+	assert_int_equal(req(f, 0x41, DFUMGR_REQ_GET_INFO, 0, 0), DFU_DEV_STALL);
+	assert_int_equal(req(f, 0xc1, DFUMGR_REQ_GET_INFO, 0, 10), DFU_DEV_STALL);
+	free(img0);
+	free(img1);
+	fx_free(f);
+}
+
+static void test_commit_flash_failure_marks_neither_or_only_image0(void **state)
+{
+	struct fx *f = fx_new(true);
+	uint32_t len[2] = {8192, 8192};
+	uint8_t *img0 = fake_image(len[0], 5, 3), *img1 = fake_image(len[1], 6, 3);
+	uint8_t sha[2][32];
+
+	(void)state;
+	download(f, 0, img0, len[0]);
+	download(f, 1, img1, len[1]);
+	dfumgr_sha256(img0, len[0], sha[0]);
+	dfumgr_sha256(img1, len[1], sha[1]);
+	/* the very first trailer write fails: nothing is marked */
+	f->ram.fail_program = 1;
+	assert_int_equal(commit(f, len, sha, 0), 0);
+	assert_int_equal(commit_wait(f), DFUMGR_COMMIT_REJECTED);
+	assert_int_equal(info(f, DFUMGR_INFO_LAST_ERROR), DFUMGR_DEV_FLASH);
+	assert_false(trailer_magic(f, DFU_AREA_IMG0_SECONDARY));
+	assert_false(trailer_magic(f, DFU_AREA_IMG1_SECONDARY));
+	/* image 0's trailer (2 programs) done, image 1's first program fails: image 0 is the one
+	 * left pending, and its dependency on image 1 keeps MCUboot from swapping it alone */
+	f->ram.fail_program_after = 3;
+	assert_int_equal(commit(f, len, sha, 0), 0);
+	assert_int_equal(commit_wait(f), DFUMGR_COMMIT_REJECTED);
+	assert_false(trailer_magic(f, DFU_AREA_IMG1_SECONDARY));
+	/* and a retry completes the pair */
+	assert_int_equal(commit(f, len, sha, 0), 0);
+	assert_int_equal(commit_wait(f), DFUMGR_COMMIT_DONE);
+	assert_true(trailer_magic(f, DFU_AREA_IMG0_SECONDARY));
+	assert_true(trailer_magic(f, DFU_AREA_IMG1_SECONDARY));
+	free(img0);
+	free(img1);
+	fx_free(f);
+}
+
+static void test_names(void **state)
+{
+	(void)state;
+	assert_string_equal(dfu_state_name(DFU_STATE_DNBUSY), "dfuDNBUSY");
+	assert_string_equal(dfu_state_name(99), "unknown");
+	assert_string_equal(dfu_status_name(DFU_STATUS_ERR_STALLEDPKT), "errSTALLEDPKT");
+	assert_string_equal(dfu_status_name(DFU_STATUS_ERR_CHECK_ERASED), "errCHECK_ERASED");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_runtime_mode),
+	    cmocka_unit_test(test_download_states_poll_timeout_and_upload),
+	    cmocka_unit_test(test_protocol_errors),
+	    cmocka_unit_test(test_flash_errors),
+	    cmocka_unit_test(test_info_digest_commit),
+	    cmocka_unit_test(test_commit_flash_failure_marks_neither_or_only_image0),
+	    cmocka_unit_test(test_names),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
