@@ -1,0 +1,540 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "board.h"
+#include "dfumgr/crypto.h"
+#include "dfumgr/image.h"
+
+#define STRING_MANUFACTURER 1
+#define STRING_PRODUCT      2
+#define STRING_SERIAL       3
+#define STRING_RUNTIME      4
+#define STRING_ALT0         5
+#define STRING_ALT1         6
+
+/* ---- flash areas ---- */
+
+struct emu_flash *emu_board_area(struct emu_board *b, enum dfu_area area, uint32_t *ret_base)
+{
+	switch (area) {
+	case DFU_AREA_IMG0_PRIMARY:
+		*ret_base = DFUMGR_IMG0_PRIMARY_OFFSET;
+		return &b->internal;
+	case DFU_AREA_IMG0_SECONDARY:
+		*ret_base = DFUMGR_IMG0_SECONDARY_OFFSET;
+		return &b->qspi;
+	case DFU_AREA_IMG1_PRIMARY:
+		*ret_base = DFUMGR_IMG1_PRIMARY_OFFSET;
+		return &b->qspi;
+	default:
+		*ret_base = DFUMGR_IMG1_SECONDARY_OFFSET;
+		return &b->qspi;
+	}
+}
+
+static int op_erase(void *u, enum dfu_area a, uint32_t off, uint32_t len, uint32_t *cost)
+{
+	uint32_t base;
+	struct emu_flash *f = emu_board_area(u, a, &base);
+
+	return emu_flash_erase(f, base + off, len, cost);
+}
+
+static int op_program(void *u, enum dfu_area a, uint32_t off, const uint8_t *d, uint32_t len,
+		      uint32_t *cost)
+{
+	uint32_t base;
+	struct emu_flash *f = emu_board_area(u, a, &base);
+
+	return emu_flash_program(f, base + off, d, len, cost);
+}
+
+static int op_read(void *u, enum dfu_area a, uint32_t off, uint8_t *d, uint32_t len)
+{
+	uint32_t base;
+	struct emu_flash *f = emu_board_area(u, a, &base);
+
+	return emu_flash_read(f, base + off, d, len);
+}
+
+static void op_sha_start(void *u)
+{
+	dfumgr_sha256_reset(((struct emu_board *)u)->sha);
+}
+
+static void op_sha_update(void *u, const uint8_t *d, uint32_t len)
+{
+	dfumgr_sha256_update(((struct emu_board *)u)->sha, d, len);
+}
+
+static void op_sha_finish(void *u, uint8_t out[32])
+{
+	dfumgr_sha256_final(((struct emu_board *)u)->sha, out);
+}
+
+static void op_detach(void *u)
+{
+	struct emu_board *b = u;
+
+	/* bitWillDetach: the application re-enumerates in DFU mode by itself */
+	b->action = EMU_ACT_DETACH_TO_DFU;
+}
+
+static void op_reboot(void *u)
+{
+	struct emu_board *b = u;
+
+	b->action = EMU_ACT_POWER_CUT; /* a reset: unplug, MCUboot, application */
+	b->action_at_us = 0;
+}
+
+static const struct dfu_dev_ops board_ops = {
+    .erase = op_erase,
+    .program = op_program,
+    .read = op_read,
+    .sha256_start = op_sha_start,
+    .sha256_update = op_sha_update,
+    .sha256_finish = op_sha_finish,
+    .detach = op_detach,
+    .reboot = op_reboot,
+};
+
+/* ---- factory images ---- */
+
+/* A deterministic payload: the "application" and the "XIP model". */
+static uint8_t *factory_payload(size_t n, uint32_t seed)
+{
+	uint8_t *p = malloc(n);
+
+	for (size_t i = 0; p && i < n; i++) {
+		seed = seed * 1664525u + 1013904223u;
+		p[i] = (uint8_t)(seed >> 24);
+	}
+	return p;
+}
+
+static int program_factory_pair(struct emu_board *b)
+{
+	struct dfumgr_image_build_opts o = {.header_size = 0x200, .pad_header = true};
+	const size_t size[2] = {16 * 1024, 64 * 1024};
+	int rc = 0;
+
+	o.version = (struct dfumgr_image_version){1, 0, 0, 0};
+	for (int i = 0; i < 2 && rc == 0; i++) {
+		uint8_t *payload = factory_payload(size[i], 0x5eed0000u + (uint32_t)i), *img = NULL;
+		size_t img_size = 0;
+		uint32_t base;
+		struct emu_flash *f = emu_board_area(b, dfu_area_primary(i), &base);
+
+		o.n_deps = i == 0 ? 1 : 0;
+		o.deps[0] = (struct dfumgr_image_dep){1, {1, 0, 0, 0}};
+		rc = payload ? dfumgr_image_build(NULL, payload, size[i], &o, &img, &img_size)
+			     : -ENOMEM;
+		if (rc == 0)
+			emu_flash_write_raw(f, base, img, (uint32_t)img_size);
+		free(payload);
+		free(img);
+	}
+	return rc;
+}
+
+int emu_board_open(struct emu_board *b, unsigned index, const char *serial, const char *dir,
+		   bool real_timing, const struct dfumgr_key *mcuboot_key)
+{
+	char path[600];
+	struct stat st;
+	bool fresh;
+	int rc;
+
+	memset(b, 0, sizeof(*b));
+	b->index = index;
+	snprintf(b->serial, sizeof(b->serial), "%s", serial);
+	snprintf(b->dir, sizeof(b->dir), "%s", dir);
+	b->mcuboot_key = mcuboot_key;
+	b->replug_ms = 200;
+	for (int i = 0; i < DFUMGR_N_IMAGES; i++)
+		b->fault.disconnect_at[i] = b->fault.power_cut_at[i] = UINT64_MAX;
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	snprintf(path, sizeof(path), "%s/internal.bin", dir);
+	fresh = stat(path, &st) != 0;
+	rc = emu_flash_open(&b->internal, path, "internal", DFUMGR_INTERNAL_FLASH_SIZE,
+			    DFUMGR_INTERNAL_PAGE_SIZE,
+			    real_timing ? &emu_timing_nrf5340 : &emu_timing_none);
+	if (rc < 0)
+		return rc;
+	snprintf(path, sizeof(path), "%s/qspi.bin", dir);
+	rc = emu_flash_open(&b->qspi, path, "qspi", DFUMGR_QSPI_FLASH_SIZE, DFUMGR_QSPI_SECTOR_SIZE,
+			    real_timing ? &emu_timing_mx25r64 : &emu_timing_none);
+	if (rc < 0)
+		goto fail;
+	b->sha = dfumgr_sha256_new();
+	if (!b->sha) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	if (fresh) {
+		rc = program_factory_pair(b);
+		if (rc < 0)
+			goto fail;
+	}
+	return 0;
+fail:
+	emu_board_close(b);
+	return rc;
+}
+
+void emu_board_close(struct emu_board *b)
+{
+	emu_flash_close(&b->internal);
+	emu_flash_close(&b->qspi);
+	b->sha = dfumgr_sha256_free(b->sha);
+}
+
+void emu_board_boot(struct emu_board *b, uint64_t now_us)
+{
+	(void)now_us;
+	b->boots++;
+	emu_mcuboot_run(b);
+	b->mode = EMU_MODE_RUNTIME;
+	b->configuration = 0;
+	b->alt = 0;
+	memset(b->dl_bytes, 0, sizeof(b->dl_bytes));
+	dfu_dev_init(&b->dev, &board_ops, b, false, b->serial, NULL);
+}
+
+void emu_board_enter_dfu(struct emu_board *b)
+{
+	b->mode = EMU_MODE_DFU;
+	b->configuration = 0;
+	b->alt = 0;
+	dfu_dev_init(&b->dev, &board_ops, b, true, b->serial, NULL);
+}
+
+/* ---- USB descriptors ---- */
+
+static int put_device_desc(uint8_t *d)
+{
+	static const uint8_t desc[18] = {
+	    18,
+	    1,
+	    0x00,
+	    0x02, /* USB 2.0, full speed only */
+	    0,
+	    0,
+	    0,
+	    64, /* class per interface, ep0 64 bytes */
+	    DFUMGR_USB_VID & 0xff,
+	    DFUMGR_USB_VID >> 8,
+	    DFUMGR_USB_PID & 0xff,
+	    DFUMGR_USB_PID >> 8,
+	    DFUMGR_USB_BCD & 0xff,
+	    DFUMGR_USB_BCD >> 8,
+	    STRING_MANUFACTURER,
+	    STRING_PRODUCT,
+	    STRING_SERIAL,
+	    1,
+	};
+	memcpy(d, desc, sizeof(desc));
+	return sizeof(desc);
+}
+
+static uint8_t *put_dfu_func(uint8_t *p)
+{
+	static const uint8_t func[DFU_FUNC_DESC_LEN] = {
+	    DFU_FUNC_DESC_LEN,
+	    DFU_FUNC_DESC_TYPE,
+	    DFU_ATTR_CAN_DNLOAD | DFU_ATTR_CAN_UPLOAD | DFU_ATTR_MANIFESTATION_TOLERANT |
+		DFU_ATTR_WILL_DETACH,
+	    DFUMGR_DETACH_TIMEOUT_MS & 0xff,
+	    DFUMGR_DETACH_TIMEOUT_MS >> 8,
+	    DFUMGR_TRANSFER_SIZE & 0xff,
+	    DFUMGR_TRANSFER_SIZE >> 8,
+	    DFU_VERSION_BCD & 0xff,
+	    DFU_VERSION_BCD >> 8,
+	};
+	memcpy(p, func, sizeof(func));
+	return p + sizeof(func);
+}
+
+/* The configuration descriptor of the current mode; returns its total length. */
+int emu_board_config_desc(const struct emu_board *b, uint8_t *d);
+int emu_board_config_desc(const struct emu_board *b, uint8_t *d)
+{
+	uint8_t *p = d + 9;
+	unsigned n_alts = b->mode == EMU_MODE_DFU ? DFUMGR_N_IMAGES : 1;
+	int total;
+
+	for (unsigned alt = 0; alt < n_alts; alt++) {
+		const uint8_t intf[9] = {
+		    9,
+		    4,
+		    0,
+		    (uint8_t)alt,
+		    0,
+		    DFU_CLASS,
+		    DFU_SUBCLASS,
+		    b->mode == EMU_MODE_DFU ? DFU_PROTOCOL_DFU_MODE : DFU_PROTOCOL_RUNTIME,
+		    (uint8_t)(b->mode == EMU_MODE_DFU ? STRING_ALT0 + alt : STRING_RUNTIME),
+		};
+		memcpy(p, intf, sizeof(intf));
+		p += sizeof(intf);
+	}
+	p = put_dfu_func(p);
+	total = (int)(p - d);
+	{
+		const uint8_t cfg[9] = {9,    2, (uint8_t)total, (uint8_t)(total >> 8), 1, 1, 0,
+					0x80, 50};
+		memcpy(d, cfg, sizeof(cfg));
+	}
+	return total;
+}
+
+static int put_string(const struct emu_board *b, uint8_t index, uint8_t *d)
+{
+	const char *s;
+	size_t n;
+
+	switch (index) {
+	case 0:
+		d[0] = 4, d[1] = 3, d[2] = 0x09, d[3] = 0x04; /* English (US) */
+		return 4;
+	case STRING_MANUFACTURER:
+		s = "Nordic Semiconductor";
+		break;
+	case STRING_PRODUCT:
+		s = "nRF5340 XIP app (dfu-mgr shim)";
+		break;
+	case STRING_SERIAL:
+		s = b->serial;
+		break;
+	case STRING_RUNTIME:
+		s = "dfu-mgr runtime";
+		break;
+	case STRING_ALT0:
+		s = "image-0";
+		break;
+	case STRING_ALT1:
+		s = "image-1";
+		break;
+	default:
+		return -1;
+	}
+	n = strlen(s);
+	d[0] = (uint8_t)(2 + 2 * n);
+	d[1] = 3;
+	for (size_t i = 0; i < n; i++) {
+		d[2 + 2 * i] = (uint8_t)s[i];
+		d[3 + 2 * i] = 0;
+	}
+	return d[0];
+}
+
+/* ---- control transfers ---- */
+
+static uint64_t cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int standard_request(struct emu_board *b, const struct dfu_setup *s, uint8_t *data)
+{
+	uint8_t desc[256];
+	int n;
+
+	switch (s->bRequest) {
+	case 6: /* GET_DESCRIPTOR */
+		switch (s->wValue >> 8) {
+		case 1:
+			n = put_device_desc(desc);
+			break;
+		case 2:
+			n = emu_board_config_desc(b, desc);
+			break;
+		case 3:
+			n = put_string(b, (uint8_t)s->wValue, desc);
+			break;
+		default:
+			return -1; /* no device qualifier: full speed only */
+		}
+		if (n < 0)
+			return -1;
+		n = n < s->wLength ? n : s->wLength;
+		memcpy(data, desc, (size_t)n);
+		return n;
+	case 9: /* SET_CONFIGURATION */
+		if (s->wValue > 1)
+			return -1;
+		b->configuration = (uint8_t)s->wValue;
+		return 0;
+	case 8: /* GET_CONFIGURATION */
+		data[0] = b->configuration;
+		return s->wLength ? 1 : 0;
+	case 11: /* SET_INTERFACE */
+		if (s->wIndex != 0)
+			return -1;
+		if (b->mode == EMU_MODE_DFU) {
+			if (dfu_dev_set_alt(&b->dev, (uint8_t)s->wValue) != 0)
+				return -1;
+		} else if (s->wValue != 0) {
+			return -1;
+		}
+		b->alt = (uint8_t)s->wValue;
+		return 0;
+	case 10: /* GET_INTERFACE */
+		data[0] = b->alt;
+		return s->wLength ? 1 : 0;
+	case 0: /* GET_STATUS */
+		if (s->wLength < 2)
+			return -1;
+		data[0] = 0, data[1] = 0;
+		return 2;
+	case 1: /* CLEAR_FEATURE */
+	case 3: /* SET_FEATURE */
+	case 5: /* SET_ADDRESS */
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+/* Applies the download faults before the core sees a DNLOAD block. */
+static bool download_fault(struct emu_board *b, const struct dfu_setup *s, const uint8_t *data)
+{
+	unsigned alt = b->dev.alt;
+	uint64_t start, end;
+
+	if (b->mode != EMU_MODE_DFU || s->bmRequestType != 0x21 || s->bRequest != DFU_DNLOAD ||
+	    !s->wLength || alt >= DFUMGR_N_IMAGES)
+		return false;
+	start = b->dev.state == DFU_STATE_IDLE ? 0 : b->dev.offset;
+	end = start + s->wLength;
+	if (b->fault.power_cut_at[alt] < end) {
+		/* the cut lands in the middle of this block: what was programmed stays */
+		uint32_t base, keep = (uint32_t)(b->fault.power_cut_at[alt] > start
+						     ? b->fault.power_cut_at[alt] - start
+						     : 0);
+		struct emu_flash *f = emu_board_area(b, dfu_area_secondary(alt), &base);
+		uint32_t cost = 0;
+
+		b->fault.power_cut_at[alt] = UINT64_MAX;
+		if (start == 0)
+			emu_flash_erase(f, base, f->erase_unit, &cost);
+		if (keep)
+			emu_flash_program(f, base + (uint32_t)start, data, keep, &cost);
+		b->action = EMU_ACT_POWER_CUT;
+		return true;
+	}
+	if (b->fault.disconnect_at[alt] < end) {
+		b->fault.disconnect_at[alt] = UINT64_MAX;
+		b->action = EMU_ACT_DISCONNECT;
+		return true;
+	}
+	b->dl_bytes[alt] = end;
+	return false;
+}
+
+int emu_board_control(struct emu_board *b, const uint8_t raw[8], uint8_t *data, uint64_t now_us)
+{
+	struct dfu_setup s = {
+	    .bmRequestType = raw[0],
+	    .bRequest = raw[1],
+	    .wValue = (uint16_t)(raw[2] | raw[3] << 8),
+	    .wIndex = (uint16_t)(raw[4] | raw[5] << 8),
+	    .wLength = (uint16_t)(raw[6] | raw[7] << 8),
+	};
+	uint64_t t0 = cpu_ns();
+	int rc;
+
+	b->requests++;
+	if ((s.bmRequestType & 0x60) == 0) {
+		rc = standard_request(b, &s, data);
+	} else if ((s.bmRequestType & 0x1f) != 1 || s.wIndex != 0) {
+		rc = -1; /* only interface 0 has class/vendor requests */
+	} else if (b->fault.stall_countdown && --b->fault.stall_countdown == 0) {
+		rc = -1; /* injected STALL */
+	} else if (download_fault(b, &s, data)) {
+		rc = -1; /* the device is gone before it could answer */
+	} else {
+		rc = dfu_dev_control(&b->dev, &s, data, now_us);
+		if (rc == DFU_DEV_STALL)
+			rc = -1;
+	}
+	b->request_ns += cpu_ns() - t0;
+	return rc;
+}
+
+void emu_board_poll(struct emu_board *b, uint64_t now_us)
+{
+	if (b->mode != EMU_MODE_OFF)
+		dfu_dev_poll(&b->dev, now_us, 256 * 1024);
+}
+
+/* ---- state ---- */
+
+static const char *slot_state_name(uint8_t s)
+{
+	static const char *const n[] = {"empty", "written", "pending", "confirmed"};
+	return s < 4 ? n[s] : "?";
+}
+
+static void slot_version(struct emu_board *b, enum dfu_area a, char *out, bool *ret_valid)
+{
+	uint32_t base;
+	struct emu_flash *f = emu_board_area(b, a, &base);
+	struct dfumgr_image img;
+	uint32_t size = a == DFU_AREA_IMG0_PRIMARY || a == DFU_AREA_IMG0_SECONDARY
+			    ? DFUMGR_IMG0_SLOT_SIZE
+			    : DFUMGR_IMG1_SLOT_SIZE;
+
+	*ret_valid = dfumgr_image_parse(NULL, f->mem + base, size, &img) == 0 &&
+		     dfumgr_image_check_hash(NULL, &img, NULL) == 0;
+	if (*ret_valid)
+		dfumgr_version_format(&img.version, out);
+	else
+		snprintf(out, DFUMGR_VERSION_STRING_MAX, "none");
+}
+
+int emu_board_state_json(struct emu_board *b, char *buf, size_t cap)
+{
+	static const char *const modes[] = {"off", "runtime", "dfu"};
+	static const char *const apps[] = {"none", "testing", "confirmed", "crashed"};
+	size_t n = 0;
+
+#define OUT(...)                                                                                   \
+	do {                                                                                       \
+		int w_ = snprintf(buf + n, n < cap ? cap - n : 0, __VA_ARGS__);                    \
+		if (w_ > 0)                                                                        \
+			n += (size_t)w_;                                                           \
+	} while (0)
+	OUT("{\"serial\": \"%s\", \"index\": %u, \"mode\": \"%s\", \"app\": \"%s\", "
+	    "\"boots\": %u, \"dfu_state\": \"%s\", \"dfu_status\": \"%s\", \"requests\": %" PRIu64
+	    ", \"request_cpu_ns\": %" PRIu64 ", \"last_boot\": \"%s\", \"images\": [",
+	    b->serial, b->index, modes[b->mode], apps[b->app], b->boots,
+	    dfu_state_name(b->dev.state), dfu_status_name(b->dev.status), b->requests,
+	    b->request_ns, b->last_boot);
+	for (int i = 0; i < DFUMGR_N_IMAGES; i++) {
+		char run[DFUMGR_VERSION_STRING_MAX], sec[DFUMGR_VERSION_STRING_MAX];
+		bool run_ok, sec_ok;
+
+		slot_version(b, dfu_area_primary(i), run, &run_ok);
+		slot_version(b, dfu_area_secondary(i), sec, &sec_ok);
+		OUT("%s{\"image\": %d, \"running\": \"%s\", \"secondary\": \"%s\", "
+		    "\"secondary_state\": \"%s\", \"downloaded\": %" PRIu64 "}",
+		    i ? ", " : "", i, run, sec,
+		    slot_state_name(b->mode == EMU_MODE_OFF ? 0 : b->dev.slot_state[i]),
+		    b->dl_bytes[i]);
+	}
+	OUT("]}");
+#undef OUT
+	return (int)n;
+}

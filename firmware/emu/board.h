@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One emulated nRF5340 board: the shim's core (firmware/core), internal flash and QSPI flash
+ * models laid out as the partition map of dfumgr/wire.h, USB descriptors for runtime and DFU
+ * mode, an MCUboot model that runs at every boot, and fault knobs.
+ */
+#ifndef EMU_BOARD_H
+#define EMU_BOARD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dfu_dev.h"
+#include "flash.h"
+
+struct dfumgr_sha256;
+struct dfumgr_key;
+
+enum emu_mode {
+	EMU_MODE_OFF = 0,     /* powered off (between a power cut and the next boot) */
+	EMU_MODE_RUNTIME = 1, /* the application: DFU runtime interface */
+	EMU_MODE_DFU = 2,     /* DFU mode: alts image-0 and image-1 */
+};
+
+enum emu_app_state {
+	EMU_APP_NONE = 0,    /* no bootable image 0 */
+	EMU_APP_TESTING = 1, /* reserved: a test swap not yet confirmed */
+	EMU_APP_CONFIRMED = 2,
+	EMU_APP_CRASHED = 3, /* new app against old XIP code: MCUboot reverts at the next boot */
+};
+
+/* Something the board wants done once the current USB request has been answered. */
+enum emu_action {
+	EMU_ACT_NONE = 0,
+	EMU_ACT_DETACH_TO_DFU, /* DFU_DETACH: unplug, switch to DFU mode, plug */
+	EMU_ACT_DISCONNECT,    /* cable pulled: unplug, plug again after replug_ms, same mode */
+	EMU_ACT_POWER_CUT,     /* power lost: unplug, boot (MCUboot model) after replug_ms */
+};
+
+struct emu_fault {
+	/* disconnect/power cut when the download to alt reaches byte (UINT64_MAX: off) */
+	uint64_t disconnect_at[DFUMGR_N_IMAGES];
+	uint64_t power_cut_at[DFUMGR_N_IMAGES];
+	/* STALL the n-th DFU-interface request from now (0: off) */
+	uint32_t stall_countdown;
+};
+
+struct emu_board {
+	unsigned index;
+	char serial[DFUMGR_SERIAL_MAX + 1];
+	char dir[512]; /* where its flash files live */
+	struct emu_flash internal, qspi;
+	struct dfu_dev dev;
+	struct dfumgr_sha256 *sha;
+	const struct dfumgr_key *mcuboot_key; /* MCUboot's signature key, or NULL (hash only) */
+	enum emu_mode mode;
+	enum emu_app_state app;
+	uint8_t configuration;
+	uint8_t alt;
+	enum emu_action action;
+	uint64_t action_at_us; /* when a delayed re-plug / boot is due */
+	uint32_t replug_ms;
+	struct emu_fault fault;
+	uint64_t dl_bytes[DFUMGR_N_IMAGES]; /* downloaded since the board came up */
+	unsigned boots;
+	char last_boot[256];
+	uint64_t requests;
+	uint64_t request_ns; /* CPU time spent handling requests */
+};
+
+/*
+ * Creates (or reopens) board index with the given serial; flash files in dir. A new board gets a
+ * factory pair (version 1.0.0+0) in its primary slots. timing: true for datasheet times.
+ * Returns 0 or -errno / negative dfumgr error.
+ */
+int emu_board_open(struct emu_board *b, unsigned index, const char *serial, const char *dir,
+		   bool real_timing, const struct dfumgr_key *mcuboot_key);
+void emu_board_close(struct emu_board *b);
+
+/* Power-on: runs the MCUboot model, then the application (runtime mode). */
+void emu_board_boot(struct emu_board *b, uint64_t now_us);
+/* Switches to DFU mode (what the application does after DFU_DETACH). */
+void emu_board_enter_dfu(struct emu_board *b);
+
+/*
+ * Handles one control transfer on endpoint 0 (standard, class and vendor requests). data holds
+ * the OUT data or receives the IN data (room for wLength bytes). Returns the IN length, 0 for
+ * OUT, or -1 for a STALL. May set b->action.
+ */
+int emu_board_control(struct emu_board *b, const uint8_t setup[8], uint8_t *data, uint64_t now_us);
+
+/* Background work (digest engine); called from the event loop. */
+void emu_board_poll(struct emu_board *b, uint64_t now_us);
+
+/* The board's state as one JSON object (for the control socket); returns bytes written. */
+int emu_board_state_json(struct emu_board *b, char *buf, size_t cap);
+
+/* MCUboot model (mcuboot.c): what the bootloader does at power-on. */
+void emu_mcuboot_run(struct emu_board *b);
+
+/* The address of each DFU area in the board's flash devices. */
+struct emu_flash *emu_board_area(struct emu_board *b, enum dfu_area area, uint32_t *ret_base);
+
+#endif

@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+# dfu-mgr-emu over its USB/IP TCP server, without a kernel: device list, import, descriptors,
+# DFU runtime -> DETACH -> DFU mode, a download with GETSTATUS polling, read-back digest, commit,
+# reboot through the MCUboot model, and the fault knobs as a host sees them.
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from usbip_client import Device, Gone, Stall, devlist, wait_devlist  # noqa: E402
+
+EMU = os.environ["DFUMGR_EMU"]
+PASS = FAIL = 0
+
+
+def check(cond, what):
+    global PASS, FAIL
+    if cond:
+        PASS += 1
+        print("ok   - " + what)
+    else:
+        FAIL += 1
+        print("FAIL - " + what)
+
+
+tmp = tempfile.mkdtemp(prefix="dfumgr-emu-")
+port = 20000 + os.getpid() % 20000
+ctl = os.path.join(tmp, "ctl.sock")
+emu = subprocess.Popen([EMU, "-n", "2", "-d", tmp, "-l", "127.0.0.1:%d" % port, "-c", ctl, "-r", "50"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+assert emu.stdout.readline().strip() == "ready"
+
+
+def ctlcmd(*args):
+    out = subprocess.run([EMU, "ctl", "-c", ctl] + list(args), capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
+def getstatus(d):
+    st = d.control(0xA1, 3, 0, 0, 6)
+    return st[0], st[1] | st[2] << 8 | st[3] << 16, st[4]
+
+
+try:
+    devs = devlist(port)
+    check(len(devs) == 2 and [d["busid"] for d in devs] == ["1-1", "1-2"], "two boards listed")
+    check(devs[0]["vid"] == 0x1915 and devs[0]["pid"] == 0x5300, "VID:PID 1915:5300")
+    check(devs[0]["interfaces"] == [(0xFE, 1, 1)], "runtime mode: DFU runtime interface")
+
+    d = Device(port, "1-1")
+    dev_desc = d.control(0x80, 6, 0x0100, 0, 18)
+    check(len(dev_desc) == 18 and dev_desc[8:12] == bytes([0x15, 0x19, 0x00, 0x53]), "device descriptor")
+    s = d.control(0x80, 6, 0x0303, 0x0409, 255)
+    check(s[2:].decode("utf-16-le") == "NRF5340-EMU-0001", "serial string")
+    cfg = d.control(0x80, 6, 0x0200, 0, 255)
+    check(len(cfg) == 27 and cfg[7 + 9 + 2] == 0x21 - 0x21 + cfg[18] and cfg[19] == 0x21, "runtime config + DFU functional descriptor")
+    d.control(0x00, 9, 1, 0, b"")
+    check(getstatus(d) == (0, 0, 0), "GETSTATUS: OK, appIDLE")
+    info = d.control(0xC1, 0x40, 0, 0, 84)
+    check(info[0] == 1 and info[4:20] == b"NRF5340-EMU-0001", "GET_INFO in runtime mode")
+    check(info[28 + 1] == 1 and info[28 + 4:28 + 8] == bytes([1, 0, 0, 0]), "running image 0 is the factory 1.0.0")
+    try:
+        d.control(0x21, 1, 0, 0, b"x" * 16)
+        check(False, "DNLOAD in runtime mode stalls")
+    except Stall:
+        check(True, "DNLOAD in runtime mode stalls")
+
+    # DETACH: the board re-enumerates in DFU mode (unplug + plug)
+    d.control(0x21, 0, 1000, 0, b"")
+    try:
+        d.control(0xA1, 3, 0, 0, 6)
+        check(False, "link closed after DETACH")
+    except Gone:
+        check(True, "link closed after DETACH")
+    devs = wait_devlist(port, lambda ds: any(x["busid"] == "1-1" for x in ds))
+    check([x for x in devs if x["busid"] == "1-1"][0]["interfaces"] == [(0xFE, 1, 2)], "back in DFU mode")
+    d = Device(port, "1-1")
+    cfg = d.control(0x80, 6, 0x0200, 0, 255)
+    check(len(cfg) == 36 and cfg[9 + 3] == 0 and cfg[18 + 3] == 1, "DFU mode: two alt-settings")
+    alt1 = d.control(0x80, 6, 0x0300 | cfg[18 + 8], 0x0409, 255)
+    check(alt1[2:].decode("utf-16-le") == "image-1", "alt 1 is named image-1")
+    d.control(0x00, 9, 1, 0, b"")
+
+    # a download to image-1 with GETSTATUS polling
+    payload = bytes((i * 7 + 3) & 0xFF for i in range(3 * 4096 + 123))
+    d.control(0x01, 11, 1, 0, b"")
+    t0 = time.time()
+    block = 0
+    for off in range(0, len(payload), 4096):
+        d.control(0x21, 1, block, 0, payload[off:off + 4096])
+        status, poll, state = getstatus(d)
+        check(status == 0 and state in (4, 5), "block %d accepted (state %d)" % (block, state))
+        block += 1
+    d.control(0x21, 1, block, 0, b"")
+    check(getstatus(d)[2] == 7, "dfuMANIFEST")
+    check(getstatus(d)[2] == 2, "dfuIDLE")
+    st = ctlcmd("state", "NRF5340-EMU-0001")
+    check(st["images"][1]["downloaded"] == len(payload), "emulator saw every byte")
+
+    # upload it back
+    back = b""
+    while True:
+        chunk = d.control(0xA1, 2, 0, 0, 4096)
+        back += chunk
+        if len(chunk) < 4096:
+            break
+    check(back == payload, "UPLOAD returns the bytes downloaded")
+
+    # read-back digest
+    d.control(0x41, 0x41, 1, 0, len(payload).to_bytes(4, "little"))
+    for _ in range(100):
+        r = d.control(0xC1, 0x42, 1, 0, 40)
+        if r[1] != 1:
+            break
+    check(r[1] == 0 and r[8:40] == hashlib.sha256(payload).digest(), "DIGEST of image-1 read back from flash")
+
+    # corrupt-read fault: the digest the device reports changes
+    ctlcmd("fault", "NRF5340-EMU-0001", "corrupt-read", "1", "100")
+    d.control(0x41, 0x41, 1, 0, len(payload).to_bytes(4, "little"))
+    for _ in range(100):
+        r = d.control(0xC1, 0x42, 1, 0, 40)
+        if r[1] != 1:
+            break
+    check(r[8:40] != hashlib.sha256(payload).digest(), "corrupt-read fault: wrong digest reported")
+    ctlcmd("fault", "NRF5340-EMU-0001", "clear")
+
+    # stall fault: the 2nd request from now stalls
+    ctlcmd("fault", "NRF5340-EMU-0001", "stall", "2")
+    getstatus(d)
+    try:
+        getstatus(d)
+        check(False, "stall fault")
+    except Stall:
+        check(True, "stall fault: request 2 stalled")
+    getstatus(d)
+
+    # program-error fault: errPROG on the block that reaches offset 8192
+    ctlcmd("fault", "NRF5340-EMU-0001", "program-error", "1", "8192")
+    block = 0
+    states = []
+    for off in range(0, len(payload), 4096):
+        d.control(0x21, 1, block, 0, payload[off:off + 4096])
+        status, poll, state = getstatus(d)
+        states.append((status, state))
+        block += 1
+        if state == 10:
+            break
+    check(states[-1] == (6, 10), "program-error fault: errPROG, dfuERROR (%r)" % states)
+    d.control(0x21, 4, 0, 0, b"")  # CLRSTATUS
+    check(getstatus(d)[2] == 2, "CLRSTATUS -> dfuIDLE")
+
+    # disconnect fault: the link drops at byte 5000 of alt 1
+    ctlcmd("fault", "NRF5340-EMU-0001", "disconnect", "1", "5000")
+    gone = False
+    try:
+        for i, off in enumerate(range(0, len(payload), 4096)):
+            d.control(0x21, 1, i, 0, payload[off:off + 4096])
+            getstatus(d)
+    except Gone:
+        gone = True
+    check(gone, "disconnect fault drops the link mid-download")
+    wait_devlist(port, lambda ds: any(x["busid"] == "1-1" for x in ds))
+    d = Device(port, "1-1")
+    check(getstatus(d)[2] == 2, "after re-plug: DFU mode, dfuIDLE")
+
+    # REBOOT: MCUboot model; nothing committed, factory pair still runs
+    d.control(0x41, 0x44, 0, 0, b"")
+    devs = wait_devlist(port, lambda ds: any(x["busid"] == "1-1" and x["interfaces"][0][2] == 1 for x in ds))
+    st = ctlcmd("state", "NRF5340-EMU-0001")
+    check(st["mode"] == "runtime" and st["images"][0]["running"] == "1.0.0+0" and st["images"][1]["running"] == "1.0.0+0",
+          "reboot without commit: still the factory pair (%s)" % st["last_boot"])
+    check(st["boots"] == 2, "two boots")
+finally:
+    emu.terminate()
+    emu.wait(timeout=5)
+    subprocess.run(["rm", "-rf", tmp])
+
+print("%d passed, %d failed" % (PASS, FAIL))
+sys.exit(1 if FAIL else 0)
