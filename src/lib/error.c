@@ -92,6 +92,8 @@ DFUMGR_EXPORT void dfumgr_ctx_set_log(struct dfumgr_ctx *ctx,
 }
 
 static int fail_v(struct dfumgr_ctx *ctx, int err, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+static int fail_v(struct dfumgr_ctx *ctx, int err, const char *fmt, va_list ap)
 {
 	if (err < 0)
 		err = -err;
