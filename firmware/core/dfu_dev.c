@@ -394,10 +394,11 @@ static int class_request(struct dfu_dev *dev, const struct dfu_setup *s, uint8_t
 
 /* ---- digests and commit ---- */
 
-static void digest_begin(struct dfu_dev *dev, uint8_t alt, uint32_t length)
+static void digest_begin(struct dfu_dev *dev, uint8_t alt, bool primary, uint32_t length)
 {
 	dev->digest.status = DFUMGR_DIGEST_BUSY;
 	dev->digest.alt = alt;
+	dev->digest.primary = primary;
 	dev->digest.length = length;
 	dev->digest.done = 0;
 	dev->ops->sha256_start(dev->user);
@@ -407,7 +408,7 @@ static void digest_begin(struct dfu_dev *dev, uint8_t alt, uint32_t length)
 static void digest_step(struct dfu_dev *dev, uint32_t budget)
 {
 	struct dfu_digest_job *j = &dev->digest;
-	enum dfu_area area = dfu_area_secondary(j->alt);
+	enum dfu_area area = j->primary ? dfu_area_primary(j->alt) : dfu_area_secondary(j->alt);
 	uint8_t buf[512];
 
 	while (j->status == DFUMGR_DIGEST_BUSY && budget) {
@@ -495,7 +496,7 @@ static void commit_step(struct dfu_dev *dev, uint32_t budget)
 	if (dev->commit_state != DFUMGR_COMMIT_CHECKING)
 		return;
 	if (dev->digest.status != DFUMGR_DIGEST_BUSY)
-		digest_begin(dev, (uint8_t)i, dev->commit_len[i]);
+		digest_begin(dev, (uint8_t)i, false, dev->commit_len[i]);
 	digest_step(dev, budget);
 	if (dev->digest.status == DFUMGR_DIGEST_BUSY)
 		return;
@@ -592,37 +593,45 @@ static int vendor_request(struct dfu_dev *dev, const struct dfu_setup *s, uint8_
 			dev->ops->reboot(dev->user);
 		return 0;
 	case DFUMGR_REQ_DIGEST_START: {
+		uint8_t alt = (uint8_t)s->wValue;
+		bool primary = s->wValue & DFUMGR_DIGEST_PRIMARY;
+		enum dfu_area area = primary ? dfu_area_primary(alt) : dfu_area_secondary(alt);
 		uint32_t len;
 
 		if (in)
 			return reject(dev, DFUMGR_DEV_BAD_REQUEST);
-		if (!dev->dfu_mode || !transfer_idle(dev) ||
+		/* read-only, so runtime mode may hash its slots too (dfu-mgr verify) */
+		if ((dev->dfu_mode && !transfer_idle(dev)) ||
 		    dev->commit_state == DFUMGR_COMMIT_CHECKING)
 			return reject(dev, DFUMGR_DEV_BUSY);
-		if (s->wValue >= DFUMGR_N_IMAGES)
+		if (alt >= DFUMGR_N_IMAGES || (s->wValue & ~(0xffu | DFUMGR_DIGEST_PRIMARY)))
 			return reject(dev, DFUMGR_DEV_BAD_ALT);
 		if (s->wLength != 4)
 			return reject(dev, DFUMGR_DEV_BAD_LENGTH);
 		len = get32(data);
 		if (len == 0)
-			len = uploadable(dev, s->wValue);
-		if (len > dev->area[dfu_area_secondary(s->wValue)].size)
+			len = primary ? dev->area[area].size : uploadable(dev, alt);
+		if (len > dev->area[area].size)
 			return reject(dev, DFUMGR_DEV_BAD_LENGTH);
-		digest_begin(dev, (uint8_t)s->wValue, len);
+		digest_begin(dev, alt, primary, len);
 		dev->last_error = DFUMGR_DEV_OK;
 		return 0;
 	}
-	case DFUMGR_REQ_DIGEST_GET:
+	case DFUMGR_REQ_DIGEST_GET: {
+		uint8_t alt = (uint8_t)s->wValue;
+		bool primary = s->wValue & DFUMGR_DIGEST_PRIMARY;
+
 		if (!in || s->wLength < DFUMGR_DIGEST_LEN)
 			return reject(dev, in ? DFUMGR_DEV_BAD_LENGTH : DFUMGR_DEV_BAD_REQUEST);
-		if (s->wValue >= DFUMGR_N_IMAGES)
+		if (alt >= DFUMGR_N_IMAGES)
 			return reject(dev, DFUMGR_DEV_BAD_ALT);
 		if (dev->commit_state != DFUMGR_COMMIT_CHECKING)
 			digest_step(dev, 16 * DFU_DIGEST_STEP);
 		memset(data, 0, DFUMGR_DIGEST_LEN);
 		data[DFUMGR_DIGEST_PROTO] = DFUMGR_PROTO_VERSION;
-		data[DFUMGR_DIGEST_ALT] = (uint8_t)s->wValue;
-		if (dev->commit_state == DFUMGR_COMMIT_CHECKING || dev->digest.alt != s->wValue) {
+		data[DFUMGR_DIGEST_ALT] = alt;
+		if (dev->commit_state == DFUMGR_COMMIT_CHECKING || dev->digest.alt != alt ||
+		    dev->digest.primary != primary) {
 			data[DFUMGR_DIGEST_STATUS] = dev->commit_state == DFUMGR_COMMIT_CHECKING
 							 ? DFUMGR_DIGEST_BUSY
 							 : DFUMGR_DIGEST_NONE;
@@ -633,6 +642,7 @@ static int vendor_request(struct dfu_dev *dev, const struct dfu_setup *s, uint8_
 		if (dev->digest.status == DFUMGR_DIGEST_READY)
 			memcpy(data + DFUMGR_DIGEST_SHA256, dev->digest.sha256, 32);
 		return DFUMGR_DIGEST_LEN;
+	}
 	case DFUMGR_REQ_COMMIT:
 		if (in)
 			return reject(dev, DFUMGR_DEV_BAD_REQUEST);

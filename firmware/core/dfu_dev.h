@@ -93,6 +93,7 @@ struct dfu_setup {
 struct dfu_digest_job {
 	uint8_t status; /* enum dfumgr_digest_status */
 	uint8_t alt;
+	bool primary; /* hashing the primary (running) slot */
 	uint32_t length;
 	uint32_t done;
 	uint8_t sha256[32];

@@ -43,6 +43,8 @@ struct emu_fault {
 	uint64_t power_cut_at[DFUMGR_N_IMAGES];
 	/* STALL the n-th DFU-interface request from now (0: off) */
 	uint32_t stall_countdown;
+	/* report this many wrong digests of alt's secondary slot (commit re-checks included) */
+	uint32_t wrong_digest[DFUMGR_N_IMAGES];
 };
 
 struct emu_board {

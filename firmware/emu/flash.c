@@ -81,7 +81,7 @@ int emu_flash_program(struct emu_flash *f, uint32_t off, const uint8_t *data, ui
 
 	if (off > f->size || len > f->size - off)
 		return DFU_FLASH_RANGE;
-	if (f->fail_program_at != UINT32_MAX && off + len > f->fail_program_at) {
+	if (f->fail_program_at >= off && f->fail_program_at - off < len) {
 		f->fail_program_at = UINT32_MAX; /* one-shot, like a marginal cell */
 		return DFU_FLASH_PROGRAM_FAILED;
 	}

@@ -29,7 +29,7 @@ struct emu_flash {
 	uint32_t erase_unit;
 	struct emu_flash_timing timing;
 	int fd;
-	/* fault knobs: the next program at or after this offset fails (UINT32_MAX: off) */
+	/* fault knobs: the next program that covers this offset fails (UINT32_MAX: off) */
 	uint32_t fail_program_at;
 	/* reads of this byte return it with bit 0 flipped (UINT32_MAX: off) */
 	uint32_t corrupt_read_at;

@@ -629,9 +629,10 @@ static void ctl_command(struct emu *e, char *line, char *out, size_t cap)
 
 		if (!ok || (need2 && (argc != 5 || a >= DFUMGR_N_IMAGES)) ||
 		    (!strcmp(argv[2], "stall") && argc != 4)) {
-			snprintf(out, cap,
-				 "{\"error\": \"usage: fault BOARD disconnect|power-cut|"
-				 "program-error|corrupt-read ALT N | stall N | clear\"}");
+			snprintf(
+			    out, cap,
+			    "{\"error\": \"usage: fault BOARD disconnect|power-cut|"
+			    "program-error|corrupt-read|wrong-digest ALT N | stall N | clear\"}");
 			return;
 		}
 		if (!strcmp(argv[2], "disconnect")) {
@@ -640,6 +641,8 @@ static void ctl_command(struct emu *e, char *line, char *out, size_t cap)
 			b->fault.power_cut_at[a] = v;
 		} else if (!strcmp(argv[2], "stall")) {
 			b->fault.stall_countdown = (uint32_t)a;
+		} else if (!strcmp(argv[2], "wrong-digest")) {
+			b->fault.wrong_digest[a] = (uint32_t)v;
 		} else if (!strcmp(argv[2], "program-error") || !strcmp(argv[2], "corrupt-read")) {
 			uint32_t base;
 			struct emu_flash *f =
@@ -653,6 +656,7 @@ static void ctl_command(struct emu *e, char *line, char *out, size_t cap)
 			for (int k = 0; k < DFUMGR_N_IMAGES; k++)
 				b->fault.disconnect_at[k] = b->fault.power_cut_at[k] = UINT64_MAX;
 			b->fault.stall_countdown = 0;
+			memset(b->fault.wrong_digest, 0, sizeof(b->fault.wrong_digest));
 			b->internal.fail_program_at = b->qspi.fail_program_at = UINT32_MAX;
 			b->internal.corrupt_read_at = b->qspi.corrupt_read_at = UINT32_MAX;
 		} else {

@@ -127,8 +127,9 @@ enum dfu_status {
 
 enum dfumgr_vendor_request {
 	DFUMGR_REQ_GET_INFO = 0x40,     /* IN: struct layout DFUMGR_INFO_* below */
-	DFUMGR_REQ_DIGEST_START = 0x41, /* OUT, wValue = alt, data: u32 length (0: bytes written) */
-	DFUMGR_REQ_DIGEST_GET = 0x42,   /* IN, wValue = alt: DFUMGR_DIGEST_* below */
+	DFUMGR_REQ_DIGEST_START = 0x41, /* OUT, wValue = alt [| PRIMARY], data: u32 length (0: bytes
+					   written); allowed in runtime mode too (read-only) */
+	DFUMGR_REQ_DIGEST_GET = 0x42,   /* IN, wValue as DIGEST_START: DFUMGR_DIGEST_* below */
 	DFUMGR_REQ_COMMIT = 0x43,       /* OUT, data: DFUMGR_COMMIT_* below */
 	DFUMGR_REQ_REBOOT = 0x44,       /* OUT, no data */
 };
@@ -181,6 +182,9 @@ enum dfumgr_dev_error {
 #define DFUMGR_INFO_IMG_ERASE_UNIT 16 /* u32 */
 #define DFUMGR_INFO_IMG_WRITTEN    20 /* u32 bytes written since erase */
 #define DFUMGR_INFO_IMG_UPLOADABLE 24 /* u32 bytes an UPLOAD returns */
+
+/* wValue flag of DIGEST_START/GET: hash image ALT's primary (running) slot, not the secondary */
+#define DFUMGR_DIGEST_PRIMARY 0x0100
 
 /* DIGEST_GET reply: 40 bytes */
 #define DFUMGR_DIGEST_LEN      40

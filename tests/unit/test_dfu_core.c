@@ -249,9 +249,26 @@ static void test_runtime_mode(void **state)
 	expect_state(f, DFU_STATE_APP_IDLE, DFU_STATUS_OK);
 	/* GET_INFO works in runtime mode (for `dfu-mgr list`) */
 	assert_int_equal(req(f, 0xc1, DFUMGR_REQ_GET_INFO, 0, DFUMGR_INFO_LEN), DFUMGR_INFO_LEN);
-	/* digests and commits need DFU mode */
-	memset(f->buf, 0, 4);
-	assert_int_equal(req(f, 0x41, DFUMGR_REQ_DIGEST_START, 0, 4), DFU_DEV_STALL);
+	/* a commit needs DFU mode; hashing a slot is read-only and allowed */
+	memset(f->buf, 0, DFUMGR_COMMIT_LEN);
+	assert_int_equal(req(f, 0x41, DFUMGR_REQ_COMMIT, 0, DFUMGR_COMMIT_LEN), DFU_DEV_STALL);
+	{
+		uint8_t want[32], got[32];
+
+		memset(f->ram.mem[DFU_AREA_IMG1_PRIMARY], 0x5a, 100);
+		dfumgr_sha256(f->ram.mem[DFU_AREA_IMG1_PRIMARY], 100, want);
+		f->buf[0] = 100, f->buf[1] = 0, f->buf[2] = 0, f->buf[3] = 0;
+		assert_int_equal(
+		    req(f, 0x41, DFUMGR_REQ_DIGEST_START, 1 | DFUMGR_DIGEST_PRIMARY, 4), 0);
+		assert_int_equal(req(f, 0xc1, DFUMGR_REQ_DIGEST_GET, 1 | DFUMGR_DIGEST_PRIMARY, 40),
+				 40);
+		assert_int_equal(f->buf[DFUMGR_DIGEST_STATUS], DFUMGR_DIGEST_READY);
+		memcpy(got, f->buf + DFUMGR_DIGEST_SHA256, 32);
+		assert_memory_equal(got, want, 32);
+		/* the secondary's digest is another job: none started */
+		assert_int_equal(req(f, 0xc1, DFUMGR_REQ_DIGEST_GET, 1, 40), 40);
+		assert_int_equal(f->buf[DFUMGR_DIGEST_STATUS], DFUMGR_DIGEST_NONE);
+	}
 	fx_free(f);
 }
 

@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: MIT */
+/* The shim's digest, commit and reboot vendor requests (layouts in dfumgr/wire.h). */
+#include <stdio.h>
+
+#include "internal.h"
+#include "dev_internal.h"
+#include "dfumgr/shim.h"
+#include "dfumgr/wire.h"
+
+#define VENDOR_OUT 0x41
+#define VENDOR_IN  0xc1
+/* Hashing 3.4 MiB of QSPI on the device takes well under this. */
+#define DIGEST_TIMEOUT_US (60ull * 1000 * 1000)
+#define POLL_INTERVAL_US  1000
+
+static const char *dev_error_text(uint8_t e)
+{
+	switch (e) {
+	case DFUMGR_DEV_OK:
+		return "no error";
+	case DFUMGR_DEV_BAD_REQUEST:
+		return "unknown request";
+	case DFUMGR_DEV_BAD_ALT:
+		return "no such alt-setting";
+	case DFUMGR_DEV_BAD_LENGTH:
+		return "length out of range for the slot";
+	case DFUMGR_DEV_BUSY:
+		return "busy with a transfer, digest or commit";
+	case DFUMGR_DEV_BAD_VERSION:
+		return "protocol version not supported by the device";
+	case DFUMGR_DEV_DIGEST0:
+		return "image 0's slot does not hash to the expected digest";
+	case DFUMGR_DEV_DIGEST1:
+		return "image 1's slot does not hash to the expected digest";
+	case DFUMGR_DEV_FLASH:
+		return "a flash operation failed";
+	case DFUMGR_DEV_STATE:
+		return "not allowed in the current DFU state";
+	case DFUMGR_DEV_NOT_WRITTEN:
+		return "a slot was not written";
+	default:
+		return "unknown device error";
+	}
+}
+
+/* The reason the device gave for its last refusal, from GET_INFO. */
+int shim_read_info(struct dfumgr_dev *dev, uint8_t info[DFUMGR_INFO_LEN])
+{
+	int rc = dfumgr_dev_control(dev, VENDOR_IN, DFUMGR_REQ_GET_INFO, 0, info, DFUMGR_INFO_LEN);
+
+	if (rc < 0)
+		return rc;
+	if (rc < DFUMGR_INFO_LEN || info[DFUMGR_INFO_PROTO] != DFUMGR_PROTO_VERSION)
+		return dfumgr_fail(
+		    dev->ctx, DFUMGR_E_PROTOCOL,
+		    "GET_INFO: %d bytes, protocol %u (expected %d bytes, protocol %d)", rc,
+		    rc > 0 ? info[0] : 0, DFUMGR_INFO_LEN, DFUMGR_PROTO_VERSION);
+	return 0;
+}
+
+static int refused(struct dfumgr_dev *dev, int rc, const char *what)
+{
+	uint8_t info[DFUMGR_INFO_LEN];
+
+	if (rc != -DFUMGR_E_STALL)
+		return dfumgr_fail_prefix(dev->ctx, rc, "%s", what);
+	if (shim_read_info(dev, info) < 0)
+		return dfumgr_fail(dev->ctx, DFUMGR_E_UNSUPPORTED,
+				   "%s: the device does not implement the dfu-mgr shim protocol",
+				   what);
+	return dfumgr_fail(dev->ctx, DFUMGR_E_PROTOCOL, "%s: the device refused: %s", what,
+			   dev_error_text(info[DFUMGR_INFO_LAST_ERROR]));
+}
+
+static void wait_a_little(struct dfumgr_dev *dev)
+{
+	dev->be->ops->sleep_us(dev->be->priv, POLL_INTERVAL_US);
+}
+
+DFUMGR_EXPORT int dfumgr_shim_digest(struct dfumgr_dev *dev, uint8_t alt, uint32_t length,
+				     uint8_t ret_digest[static DFUMGR_SHA256_SIZE])
+{
+	return dfumgr_shim_digest_slot(dev, alt, false, length, ret_digest);
+}
+
+DFUMGR_EXPORT int dfumgr_shim_digest_slot(struct dfumgr_dev *dev, uint8_t alt, bool primary,
+					  uint32_t length,
+					  uint8_t ret_digest[static DFUMGR_SHA256_SIZE])
+{
+	uint16_t which = (uint16_t)(alt | (primary ? DFUMGR_DIGEST_PRIMARY : 0));
+	uint8_t b[DFUMGR_DIGEST_LEN];
+	uint64_t start;
+	int rc;
+
+	if (!dev)
+		return -DFUMGR_E_INVAL;
+	put_le32(b, length);
+	rc = dfumgr_dev_control(dev, VENDOR_OUT, DFUMGR_REQ_DIGEST_START, which, b, 4);
+	if (rc < 0)
+		return refused(dev, rc, "DIGEST_START");
+	start = dev->be->ops->now_us(dev->be->priv);
+	for (;;) {
+		rc = dfumgr_dev_control(dev, VENDOR_IN, DFUMGR_REQ_DIGEST_GET, which, b, sizeof(b));
+		if (rc < 0)
+			return refused(dev, rc, "DIGEST_GET");
+		if (rc < DFUMGR_DIGEST_LEN)
+			return dfumgr_fail(dev->ctx, DFUMGR_E_PROTOCOL, "DIGEST_GET: %d bytes", rc);
+		switch (b[DFUMGR_DIGEST_STATUS]) {
+		case DFUMGR_DIGEST_READY:
+			if (get_le32(b + DFUMGR_DIGEST_LENGTH) != length)
+				return dfumgr_fail(dev->ctx, DFUMGR_E_PROTOCOL,
+						   "DIGEST_GET: hashed %u bytes, asked for %u",
+						   get_le32(b + DFUMGR_DIGEST_LENGTH), length);
+			memcpy(ret_digest, b + DFUMGR_DIGEST_SHA256, DFUMGR_SHA256_SIZE);
+			return 0;
+		case DFUMGR_DIGEST_BUSY:
+			break;
+		case DFUMGR_DIGEST_ERROR:
+			return dfumgr_fail(dev->ctx, DFUMGR_E_IO,
+					   "the device could not read back alt %u from its flash",
+					   alt);
+		default:
+			return dfumgr_fail(dev->ctx, DFUMGR_E_PROTOCOL,
+					   "DIGEST_GET: no digest of alt %u in progress", alt);
+		}
+		if (dev->be->ops->now_us(dev->be->priv) - start > DIGEST_TIMEOUT_US)
+			return dfumgr_fail(dev->ctx, DFUMGR_E_TIMEOUT, "digest of alt %u timed out",
+					   alt);
+		wait_a_little(dev);
+	}
+}
+
+DFUMGR_EXPORT int dfumgr_shim_commit(struct dfumgr_dev *dev, const uint32_t length[2],
+				     const uint8_t digest[2][DFUMGR_SHA256_SIZE], bool permanent,
+				     int *ret_bad_image)
+{
+	uint8_t b[DFUMGR_COMMIT_LEN] = {0}, info[DFUMGR_INFO_LEN];
+	uint64_t start;
+	int rc;
+
+	if (!dev || !length || !digest)
+		return -DFUMGR_E_INVAL;
+	b[DFUMGR_COMMIT_PROTO] = DFUMGR_PROTO_VERSION;
+	b[DFUMGR_COMMIT_N_IMAGES] = DFUMGR_N_IMAGES;
+	b[DFUMGR_COMMIT_FLAGS] = permanent ? DFUMGR_COMMIT_F_PERMANENT : 0;
+	for (int i = 0; i < DFUMGR_N_IMAGES; i++) {
+		uint8_t *p = b + DFUMGR_COMMIT_IMAGES + i * DFUMGR_COMMIT_IMAGE_LEN;
+
+		put_le32(p + DFUMGR_COMMIT_IMG_LENGTH, length[i]);
+		memcpy(p + DFUMGR_COMMIT_IMG_SHA256, digest[i], DFUMGR_SHA256_SIZE);
+	}
+	rc = dfumgr_dev_control(dev, VENDOR_OUT, DFUMGR_REQ_COMMIT, 0, b, sizeof(b));
+	if (rc < 0)
+		return refused(dev, rc, "COMMIT");
+	start = dev->be->ops->now_us(dev->be->priv);
+	for (;;) {
+		rc = shim_read_info(dev, info);
+		if (rc < 0)
+			return dfumgr_fail_prefix(dev->ctx, rc, "waiting for the commit");
+		switch (info[DFUMGR_INFO_COMMIT_STATE]) {
+		case DFUMGR_COMMIT_DONE:
+			return 0;
+		case DFUMGR_COMMIT_CHECKING:
+			break;
+		case DFUMGR_COMMIT_REJECTED: {
+			uint8_t e = info[DFUMGR_INFO_LAST_ERROR];
+
+			if (e == DFUMGR_DEV_DIGEST0 || e == DFUMGR_DEV_DIGEST1) {
+				if (ret_bad_image)
+					*ret_bad_image = e == DFUMGR_DEV_DIGEST0 ? 0 : 1;
+				return dfumgr_fail(dev->ctx, DFUMGR_E_MISMATCH,
+						   "the device refused the commit: %s; neither "
+						   "image was marked",
+						   dev_error_text(e));
+			}
+			return dfumgr_fail(dev->ctx, DFUMGR_E_IO,
+					   "the device refused the commit: %s", dev_error_text(e));
+		}
+		default:
+			return dfumgr_fail(dev->ctx, DFUMGR_E_PROTOCOL,
+					   "the device reports no commit in progress");
+		}
+		if (dev->be->ops->now_us(dev->be->priv) - start > DIGEST_TIMEOUT_US)
+			return dfumgr_fail(dev->ctx, DFUMGR_E_TIMEOUT, "the commit timed out");
+		wait_a_little(dev);
+	}
+}
+
+DFUMGR_EXPORT int dfumgr_shim_reboot(struct dfumgr_dev *dev)
+{
+	int rc;
+
+	if (!dev)
+		return -DFUMGR_E_INVAL;
+	rc = dfumgr_dev_control(dev, VENDOR_OUT, DFUMGR_REQ_REBOOT, 0, NULL, 0);
+	/* the device may reset before the status stage completes */
+	if (rc < 0 && rc != -DFUMGR_E_DISCONNECTED && rc != -DFUMGR_E_IO)
+		return refused(dev, rc, "REBOOT");
+	return 0;
+}

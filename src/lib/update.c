@@ -1,0 +1,613 @@
+/* SPDX-License-Identifier: MIT */
+/* The paired update engine: the flow of ARCHITECTURE §1, all of it here, none in the CLI. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "internal.h"
+#include "dev_internal.h"
+#include "dfumgr/shim.h"
+#include "dfumgr/update.h"
+#include "dfumgr/wire.h"
+
+#define DEFAULT_RETRIES           2
+#define DEFAULT_REENUM_TIMEOUT_MS 30000
+
+DFUMGR_EXPORT const char *dfumgr_verify_method_name(enum dfumgr_verify_method m)
+{
+	switch (m) {
+	case DFUMGR_VERIFY_DEVICE_DIGEST:
+		return "device read-back SHA-256";
+	case DFUMGR_VERIFY_UPLOAD:
+		return "DFU_UPLOAD read-back";
+	default:
+		return "none";
+	}
+}
+
+DFUMGR_EXPORT const char *dfumgr_update_phase_name(enum dfumgr_update_phase p)
+{
+	static const char *const names[] = {"preflight", "detach", "download", "verify",
+					    "commit",    "reboot", "check",    "done"};
+	return p < ARRAY_SIZE(names) ? names[p] : "?";
+}
+
+struct run {
+	struct dfumgr_ctx *ctx;
+	struct dfumgr_backend *be;
+	const struct dfumgr_update_opts *o;
+	struct dfumgr_update_report *r;
+	const struct dfumgr_manifest *m;
+	const struct dfumgr_image *img[2];
+	struct dfumgr_dev *dev;
+	uint64_t phase_start;
+	int alt[2];
+	unsigned timeout_ms;
+};
+
+static uint64_t now(struct run *x)
+{
+	return x->be->ops->now_us(x->be->priv);
+}
+
+static void enter(struct run *x, enum dfumgr_update_phase p)
+{
+	uint64_t t = now(x);
+
+	x->r->phase_us[x->r->phase] += t - x->phase_start;
+	x->phase_start = t;
+	x->r->phase = p;
+}
+
+static void progress(struct run *x, const char *phase, uint64_t done, uint64_t total)
+{
+	if (x->o->progress)
+		x->o->progress(x->o->user, phase, done, total);
+}
+
+static void set_state(struct run *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_state(struct run *x, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(x->r->board_state, sizeof(x->r->board_state), fmt, ap);
+	va_end(ap);
+}
+
+static void version_at(const uint8_t *p, struct dfumgr_image_version *v)
+{
+	v->major = p[0];
+	v->minor = p[1];
+	v->revision = get_le16(p + 2);
+	v->build = get_le32(p + 4);
+}
+
+/* Running versions and slot sizes from GET_INFO; false for a plain DFU device. */
+static bool read_shim(struct run *x, struct dfumgr_image_version run[2], bool valid[2],
+		      uint32_t slot[2])
+{
+	uint8_t info[DFUMGR_INFO_LEN];
+
+	if (shim_read_info(x->dev, info) < 0) {
+		dfumgr_ctx_clear_error(x->ctx);
+		return false;
+	}
+	for (int i = 0; i < 2; i++) {
+		const uint8_t *p = info + DFUMGR_INFO_IMAGES + i * DFUMGR_INFO_IMAGE_LEN;
+
+		valid[i] = p[DFUMGR_INFO_IMG_FLAGS] & 1;
+		version_at(p + DFUMGR_INFO_IMG_VERSION, &run[i]);
+		slot[i] = get_le32(p + DFUMGR_INFO_IMG_SLOT_SIZE);
+	}
+	return true;
+}
+
+static int open_info(struct run *x, const struct dfumgr_device_info *info)
+{
+	x->dev = dfumgr_dev_close(x->dev);
+	return dfumgr_dev_open_info(x->ctx, x->be, info, &x->dev);
+}
+
+/* Finds the one board to update; opens it. */
+static int find_board(struct run *x, struct dfumgr_device_info *ret)
+{
+	struct dfumgr_match mt = x->o->match;
+	struct dfumgr_device_info *list = NULL;
+	size_t n = 0;
+	int rc;
+
+	if (!mt.vid && !mt.pid) {
+		mt.vid = x->m->vid;
+		mt.pid = x->m->pid;
+	}
+	rc = dfumgr_device_list(x->ctx, x->be, &mt, &list, &n);
+	if (rc < 0)
+		return rc;
+	if (n == 0) {
+		rc = dfumgr_fail(x->ctx, DFUMGR_E_NODEV,
+				 "no board %04x:%04x%s%s%s%s is connected (see `dfu-mgr list`)",
+				 mt.vid, mt.pid, mt.serial ? " with serial " : "",
+				 mt.serial ? mt.serial : "", mt.path ? " at " : "",
+				 mt.path ? mt.path : "");
+	} else if (n > 1) {
+		rc = dfumgr_fail(x->ctx, DFUMGR_E_INVAL,
+				 "%zu boards %04x:%04x are connected: choose one with --serial or "
+				 "--path (e.g. --serial %s)",
+				 n, mt.vid, mt.pid, list[0].serial);
+	} else {
+		*ret = list[0];
+		snprintf(x->r->serial, sizeof(x->r->serial), "%s", list[0].serial);
+		snprintf(x->r->path, sizeof(x->r->path), "%s", list[0].path);
+		rc = open_info(x, &list[0]);
+	}
+	free(list);
+	return rc;
+}
+
+static int wait_mode(struct run *x, bool dfu_mode)
+{
+	struct dfumgr_device_info info;
+	int rc;
+
+	x->dev = dfumgr_dev_close(x->dev);
+	rc = dfumgr_device_wait(x->ctx, x->be, x->r->serial, NULL, dfu_mode, x->timeout_ms, &info);
+	if (rc < 0)
+		return rc;
+	snprintf(x->r->path, sizeof(x->r->path), "%s", info.path);
+	return open_info(x, &info);
+}
+
+static int find_alt(struct run *x, int image)
+{
+	const struct dfumgr_manifest_image *mi = dfumgr_manifest_image(x->m, (unsigned)image);
+	int a = dfumgr_dev_find_alt(x->dev, mi->alt);
+
+	if (a < 0) {
+		char num[8];
+
+		/* a plain device may name its alts otherwise: fall back to the number */
+		snprintf(num, sizeof(num), "%d", image);
+		dfumgr_ctx_clear_error(x->ctx);
+		a = dfumgr_dev_find_alt(x->dev, num);
+	}
+	if (a < 0)
+		return dfumgr_fail(x->ctx, DFUMGR_E_NOENT,
+				   "board %s has no alt-setting \"%s\" or %d for image %d",
+				   x->r->serial, mi->alt, image, image);
+	x->alt[image] = a;
+	return 0;
+}
+
+static void fmt_version(const struct dfumgr_image_version *v, char *buf)
+{
+	dfumgr_version_format(v, buf);
+}
+
+static int preflight(struct run *x, struct dfumgr_device_info *info)
+{
+	struct dfumgr_image_version run[2];
+	bool valid[2];
+	uint32_t slot[2];
+	int rc;
+
+	rc = find_board(x, info);
+	if (rc < 0)
+		return rc;
+	x->r->shim = read_shim(x, run, valid, slot);
+	if (!x->r->shim)
+		return 0;
+	x->r->have_before = valid[0] && valid[1];
+	memcpy(x->r->before, run, sizeof(run));
+	for (int i = 0; i < 2; i++) {
+		const struct dfumgr_manifest_image *mi = dfumgr_manifest_image(x->m, (unsigned)i);
+		char a[DFUMGR_VERSION_STRING_MAX], b[DFUMGR_VERSION_STRING_MAX];
+
+		if ((uint64_t)mi->size + DFUMGR_TRAILER_SWAP_INFO_OFF > slot[i])
+			return dfumgr_fail(x->ctx, DFUMGR_E_NOFIT,
+					   "image %d (%s, %" PRIu32
+					   " bytes) does not fit board %s's "
+					   "slot of %" PRIu32 " bytes (with MCUboot's trailer)",
+					   i, mi->file, mi->size, x->r->serial, slot[i]);
+		if (valid[i] && !x->o->allow_downgrade &&
+		    dfumgr_version_cmp(&mi->version, &run[i]) < 0) {
+			fmt_version(&mi->version, a);
+			fmt_version(&run[i], b);
+			return dfumgr_fail(x->ctx, DFUMGR_E_DOWNGRADE,
+					   "board %s runs image %d version %s; the bundle has %s, "
+					   "older (use --allow-downgrade to install it anyway)",
+					   x->r->serial, i, b, a);
+		}
+	}
+	return 0;
+}
+
+static int verify_image(struct run *x, int i, bool *ret_ok)
+{
+	const struct dfumgr_manifest_image *mi = dfumgr_manifest_image(x->m, (unsigned)i);
+	char phase[48];
+	int rc;
+
+	snprintf(phase, sizeof(phase), "verify image-%d", i);
+	progress(x, phase, 0, mi->size);
+	if (x->r->verify == DFUMGR_VERIFY_DEVICE_DIGEST) {
+		uint8_t d[DFUMGR_SHA256_SIZE];
+
+		rc = dfumgr_shim_digest(x->dev, (uint8_t)x->alt[i], mi->size, d);
+		if (rc < 0)
+			return rc;
+		*ret_ok = dfumgr_memeq_ct(d, mi->sha256, sizeof(d));
+	} else if (x->r->verify == DFUMGR_VERIFY_UPLOAD) {
+		struct dfumgr_transfer_opts t = {.transfer_size = x->o->transfer_size,
+						 .phase = phase};
+		uint8_t *back = NULL;
+		size_t n = 0;
+
+		rc = dfumgr_dfu_upload(x->dev, (uint8_t)x->alt[i], mi->size, &back, &n, &t);
+		if (rc < 0)
+			return rc;
+		*ret_ok = n == mi->size && !memcmp(back, x->img[i]->buf, n);
+		free(back);
+	} else {
+		*ret_ok = true;
+	}
+	progress(x, phase, mi->size, mi->size);
+	return 0;
+}
+
+/* Downloads image i, then checks it, re-downloading up to the retry limit. */
+static int download_verified(struct run *x, int i)
+{
+	const struct dfumgr_image *img = x->img[i];
+	unsigned retries = x->o->retries ? x->o->retries : DEFAULT_RETRIES;
+	char phase[48];
+	int rc;
+
+	snprintf(phase, sizeof(phase), "download image-%d", i);
+	for (unsigned attempt = 0;; attempt++) {
+		struct dfumgr_transfer_opts t = {
+		    .progress = x->o->progress,
+		    .user = x->o->user,
+		    .cancel = x->o->cancel,
+		    .transfer_size = x->o->transfer_size,
+		    .phase = phase,
+		};
+		bool ok = false;
+
+		enter(x, DFUMGR_PHASE_DOWNLOAD);
+		x->r->downloads[i]++;
+		rc = dfumgr_dfu_download(x->dev, (uint8_t)x->alt[i], img->buf, img->size, &t);
+		if (rc < 0)
+			return dfumgr_fail_prefix(x->ctx, rc, "image %d to board %s", i,
+						  x->r->serial);
+		x->r->bytes += img->size;
+		enter(x, DFUMGR_PHASE_VERIFY);
+		rc = verify_image(x, i, &ok);
+		if (rc < 0)
+			return dfumgr_fail_prefix(x->ctx, rc, "verify image %d on board %s", i,
+						  x->r->serial);
+		if (ok)
+			return 0;
+		dfumgr_log(x->ctx, DFUMGR_LOG_WARNING,
+			   "board %s: image %d reads back wrong (%s), attempt %u of %u",
+			   x->r->serial, i, dfumgr_verify_method_name(x->r->verify), attempt + 1,
+			   retries + 1);
+		if (attempt >= retries)
+			return dfumgr_fail(x->ctx, DFUMGR_E_MISMATCH,
+					   "board %s: image %d still reads back wrong after %u "
+					   "downloads (%s); nothing was committed",
+					   x->r->serial, i, attempt + 1,
+					   dfumgr_verify_method_name(x->r->verify));
+	}
+}
+
+static int commit(struct run *x)
+{
+	unsigned retries = x->o->retries ? x->o->retries : DEFAULT_RETRIES;
+	uint32_t len[2];
+	uint8_t sha[2][DFUMGR_SHA256_SIZE];
+	int rc, bad = -1;
+
+	for (int i = 0; i < 2; i++) {
+		const struct dfumgr_manifest_image *mi = dfumgr_manifest_image(x->m, (unsigned)i);
+
+		len[i] = mi->size;
+		memcpy(sha[i], mi->sha256, DFUMGR_SHA256_SIZE);
+	}
+	for (unsigned attempt = 0;; attempt++) {
+		enter(x, DFUMGR_PHASE_COMMIT);
+		progress(x, "commit", 0, 1);
+		rc = dfumgr_shim_commit(x->dev, len, (const uint8_t(*)[DFUMGR_SHA256_SIZE])sha,
+					x->o->permanent, &bad);
+		if (rc == 0) {
+			progress(x, "commit", 1, 1);
+			return 0;
+		}
+		/* the device re-read a slot and found other bytes: write that image again */
+		if (rc != -DFUMGR_E_MISMATCH || bad < 0 || attempt >= retries)
+			return dfumgr_fail_prefix(x->ctx, rc, "commit on board %s", x->r->serial);
+		rc = download_verified(x, bad);
+		if (rc < 0)
+			return rc;
+	}
+}
+
+static int check_after(struct run *x)
+{
+	struct dfumgr_image_version run[2];
+	bool valid[2];
+	uint32_t slot[2];
+
+	if (!x->r->shim || !read_shim(x, run, valid, slot))
+		return 0; /* a plain device cannot tell us */
+	x->r->have_after = valid[0] && valid[1];
+	memcpy(x->r->after, run, sizeof(run));
+	for (int i = 0; i < 2; i++) {
+		const struct dfumgr_manifest_image *mi = dfumgr_manifest_image(x->m, (unsigned)i);
+		char a[DFUMGR_VERSION_STRING_MAX], b[DFUMGR_VERSION_STRING_MAX];
+
+		if (!valid[i] || dfumgr_version_cmp(&run[i], &mi->version) != 0) {
+			fmt_version(&mi->version, a);
+			fmt_version(&run[i], b);
+			return dfumgr_fail(
+			    x->ctx, DFUMGR_E_MISMATCH,
+			    "board %s came back running image %d version %s, not %s: "
+			    "MCUboot did not keep the new pair (reverted?)",
+			    x->r->serial, i, valid[i] ? b : "none", a);
+		}
+	}
+	return 0;
+}
+
+/*
+ * After a failure before the commit: the primary images are untouched. Get the board back to
+ * them if it can be reached: a board in DFU mode (also one that came back after a cable pull)
+ * is rebooted; one that lost power boots them by itself.
+ */
+static void recover(struct run *x, int rc)
+{
+	struct dfumgr_device_info info;
+	bool gone = rc == -DFUMGR_E_DISCONNECTED || rc == -DFUMGR_E_TIMEOUT;
+
+	if (x->r->committed) {
+		set_state(x, "the new pair was committed; the board did not come back as expected");
+		return;
+	}
+	if (x->r->phase == DFUMGR_PHASE_PREFLIGHT) {
+		set_state(x, "untouched");
+		return;
+	}
+	if (gone) {
+		/* wait for it to re-enumerate, in whichever mode, without touching the error */
+		struct dfumgr_ctx *saved = x->ctx;
+		struct dfumgr_device_info *list = NULL;
+		uint64_t until = now(x) + 5000000;
+		size_t n = 0;
+		bool found = false;
+
+		x->dev = dfumgr_dev_close(x->dev);
+		while (!found && now(x) < until) {
+			struct dfumgr_match m = {.serial = x->r->serial};
+
+			x->be->ops->wait_event(x->be->priv, 100);
+			if (dfumgr_device_list(NULL, x->be, &m, &list, &n) == 0 && n) {
+				info = list[0];
+				found = true;
+			}
+			free(list);
+			list = NULL;
+		}
+		x->ctx = saved;
+		if (!found) {
+			set_state(x, "nothing committed: its running images are untouched; it did "
+				     "not come back within 5 s (power-cycle it)");
+			return;
+		}
+		if (!info.dfu_mode) {
+			set_state(x,
+				  "nothing committed; it restarted and runs its previous images");
+			return;
+		}
+		if (dfumgr_dev_open_info(NULL, x->be, &info, &x->dev) < 0) {
+			set_state(x,
+				  "nothing committed: its running images are untouched; it is in "
+				  "DFU mode until reset");
+			return;
+		}
+		x->dev->ctx = NULL; /* keep the original error */
+	}
+	if (x->dev && x->r->shim && dfumgr_dev_info(x->dev)->dfu_mode) {
+		struct dfumgr_ctx *keep = x->dev->ctx;
+
+		x->dev->ctx = NULL;
+		if (dfumgr_shim_reboot(x->dev) == 0) {
+			x->dev->ctx = keep;
+			x->dev = dfumgr_dev_close(x->dev);
+			set_state(x, "nothing committed; rebooted into its previous images");
+			return;
+		}
+		x->dev->ctx = keep;
+	}
+	set_state(x, "nothing committed: its running images are untouched; it may still be in "
+		     "DFU mode until it is reset or power-cycled");
+}
+
+static int setup(struct run *x, struct dfumgr_ctx *ctx, struct dfumgr_backend *be,
+		 const struct dfumgr_bundle *bundle, const struct dfumgr_update_opts *o,
+		 struct dfumgr_update_report *r)
+{
+	memset(x, 0, sizeof(*x));
+	memset(r, 0, sizeof(*r));
+	x->ctx = ctx;
+	x->be = be;
+	x->o = o;
+	x->r = r;
+	x->m = dfumgr_bundle_manifest(bundle);
+	x->timeout_ms =
+	    o->reenumerate_timeout_ms ? o->reenumerate_timeout_ms : DEFAULT_REENUM_TIMEOUT_MS;
+	x->phase_start = now(x);
+	if (x->m->n_images != 2 || !dfumgr_manifest_image(x->m, 0) ||
+	    !dfumgr_manifest_image(x->m, 1))
+		return dfumgr_fail(ctx, DFUMGR_E_FORMAT,
+				   "the bundle must hold image 0 and image 1 (a pair)");
+	for (int i = 0; i < 2; i++) {
+		x->img[i] = dfumgr_bundle_image(bundle, (unsigned)i);
+		if (!x->img[i])
+			return dfumgr_fail(ctx, DFUMGR_E_INVAL, "bundle image %d missing", i);
+	}
+	return 0;
+}
+
+DFUMGR_EXPORT int dfumgr_update(struct dfumgr_ctx *ctx, struct dfumgr_backend *be,
+				const struct dfumgr_bundle *bundle,
+				const struct dfumgr_update_opts *opts,
+				struct dfumgr_update_report *ret_report)
+{
+	struct dfumgr_update_opts defaults = {0};
+	struct dfumgr_update_report local;
+	struct dfumgr_update_report *r = ret_report ? ret_report : &local;
+	struct dfumgr_device_info info;
+	struct run x;
+	uint64_t t0;
+	int rc;
+
+	if (!be || !bundle)
+		return dfumgr_fail(ctx, DFUMGR_E_INVAL, "dfumgr_update: NULL argument");
+	rc = setup(&x, ctx, be, bundle, opts ? opts : &defaults, r);
+	if (rc < 0)
+		return rc;
+	t0 = now(&x);
+	rc = preflight(&x, &info);
+	if (rc < 0)
+		goto fail;
+	if (!x.r->shim && !x.o->no_verify)
+		x.r->verify = info.has_func && !(info.func.attributes & DFU_ATTR_CAN_UPLOAD)
+				  ? DFUMGR_VERIFY_NONE
+				  : DFUMGR_VERIFY_UPLOAD;
+	else
+		x.r->verify = x.o->no_verify ? DFUMGR_VERIFY_NONE : DFUMGR_VERIFY_DEVICE_DIGEST;
+	if (x.r->verify == DFUMGR_VERIFY_NONE && !x.o->no_verify) {
+		rc = dfumgr_fail(
+		    ctx, DFUMGR_E_UNSUPPORTED,
+		    "board %s can neither hash its slots nor upload them: nothing could "
+		    "check the download (use --no-verify to update it anyway)",
+		    x.r->serial);
+		goto fail;
+	}
+	if (!info.dfu_mode) {
+		enter(&x, DFUMGR_PHASE_DETACH);
+		progress(&x, "detach", 0, 1);
+		rc = dfumgr_dfu_detach(x.dev);
+		if (rc == 0)
+			rc = wait_mode(&x, true);
+		if (rc < 0) {
+			dfumgr_fail_prefix(ctx, rc, "switching board %s to DFU mode", x.r->serial);
+			goto fail;
+		}
+		progress(&x, "detach", 1, 1);
+	}
+	for (int i = 0; i < 2; i++) {
+		rc = find_alt(&x, i);
+		if (rc < 0)
+			goto fail;
+	}
+	/* image 1 (QSPI) first: until image 0 is written and committed, nothing runs it */
+	rc = download_verified(&x, 1);
+	if (rc == 0)
+		rc = download_verified(&x, 0);
+	if (rc < 0)
+		goto fail;
+	if (x.r->shim) {
+		rc = commit(&x);
+		if (rc < 0)
+			goto fail;
+	}
+	x.r->committed = true;
+	enter(&x, DFUMGR_PHASE_REBOOT);
+	progress(&x, "reboot", 0, 1);
+	if (x.r->shim)
+		rc = dfumgr_shim_reboot(x.dev);
+	else
+		rc = x.dev->ops->reset(x.dev->t, ctx); /* a plain DFU device boots on reset */
+	if (rc == 0)
+		rc = wait_mode(&x, false);
+	if (rc < 0) {
+		dfumgr_fail_prefix(ctx, rc, "rebooting board %s", x.r->serial);
+		goto fail;
+	}
+	progress(&x, "reboot", 1, 1);
+	enter(&x, DFUMGR_PHASE_CHECK);
+	rc = check_after(&x);
+	if (rc < 0)
+		goto fail;
+	enter(&x, DFUMGR_PHASE_DONE);
+	set_state(&x, "running the new pair");
+	x.r->total_us = now(&x) - t0;
+	dfumgr_dev_close(x.dev);
+	return 0;
+fail:
+	x.r->total_us = now(&x) - t0;
+	recover(&x, rc);
+	dfumgr_dev_close(x.dev);
+	return rc;
+}
+
+DFUMGR_EXPORT int dfumgr_verify_device(struct dfumgr_ctx *ctx, struct dfumgr_backend *be,
+				       const struct dfumgr_bundle *bundle,
+				       const struct dfumgr_update_opts *opts,
+				       struct dfumgr_update_report *ret_report)
+{
+	struct dfumgr_update_opts defaults = {0};
+	struct dfumgr_update_report local;
+	struct dfumgr_update_report *r = ret_report ? ret_report : &local;
+	struct dfumgr_image_version run[2];
+	struct dfumgr_device_info info;
+	bool valid[2];
+	uint32_t slot[2];
+	struct run x;
+	int rc;
+
+	if (!be || !bundle)
+		return dfumgr_fail(ctx, DFUMGR_E_INVAL, "dfumgr_verify_device: NULL argument");
+	rc = setup(&x, ctx, be, bundle, opts ? opts : &defaults, r);
+	if (rc < 0)
+		return rc;
+	rc = find_board(&x, &info);
+	if (rc < 0)
+		goto out;
+	x.r->shim = read_shim(&x, run, valid, slot);
+	if (!x.r->shim) {
+		rc = dfumgr_fail(ctx, DFUMGR_E_UNSUPPORTED,
+				 "board %s does not speak the dfu-mgr shim protocol: it cannot "
+				 "report digests of its running images",
+				 x.r->serial);
+		goto out;
+	}
+	x.r->have_after = valid[0] && valid[1];
+	memcpy(x.r->after, run, sizeof(run));
+	x.r->verify = DFUMGR_VERIFY_DEVICE_DIGEST;
+	enter(&x, DFUMGR_PHASE_VERIFY);
+	for (int i = 0; i < 2; i++) {
+		const struct dfumgr_manifest_image *mi = dfumgr_manifest_image(x.m, (unsigned)i);
+		uint8_t d[DFUMGR_SHA256_SIZE];
+
+		rc = dfumgr_shim_digest_slot(x.dev, (uint8_t)i, true, mi->size, d);
+		if (rc < 0) {
+			dfumgr_fail_prefix(ctx, rc, "digest of image %d on board %s", i,
+					   x.r->serial);
+			goto out;
+		}
+		if (!dfumgr_memeq_ct(d, mi->sha256, sizeof(d))) {
+			rc = dfumgr_fail(ctx, DFUMGR_E_MISMATCH,
+					 "board %s does not run the bundle's image %d (%s): its "
+					 "running slot hashes differently",
+					 x.r->serial, i, mi->file);
+			goto out;
+		}
+	}
+	enter(&x, DFUMGR_PHASE_DONE);
+	set_state(&x, "runs the bundle's pair");
+out:
+	dfumgr_dev_close(x.dev);
+	return rc;
+}

@@ -1,0 +1,463 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The DFU host engine and the paired update over the in-process backend: emulated boards (the
+ * shim's real core, flash and MCUboot models) on a virtual clock. Every fault a host can meet,
+ * and after each: a clear error, the board still boots its old pair, and a re-run succeeds.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+#include "loop_backend.h"
+#include "dfumgr/bundle.h"
+#include "dfumgr/dfu.h"
+#include "dfumgr/keyring.h"
+#include "dfumgr/pack.h"
+#include "dfumgr/shim.h"
+#include "dfumgr/update.h"
+
+struct fx {
+	struct loop *loop;
+	struct dfumgr_backend *be;
+	struct dfumgr_ctx *ctx;
+	struct dfumgr_keyring *ring;
+	struct dfumgr_key *key;
+	char *tmp;
+	int n_bundles;
+};
+
+static struct fx *fx_new(unsigned boards, bool real_timing)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	f->loop = loop_new(boards, real_timing);
+	assert_non_null(f->loop);
+	f->be = loop_backend(f->loop);
+	f->ctx = dfumgr_ctx_new();
+	assert_int_equal(dfumgr_keyring_load(f->ctx, test_data_path("key-A-pub.pem"), &f->ring), 0);
+	assert_int_equal(dfumgr_key_load(f->ctx, test_data_path("key-A.pem"), &f->key), 0);
+	f->tmp = test_tmpdir();
+	return f;
+}
+
+static void fx_free(struct fx *f)
+{
+	dfumgr_backend_free(f->be);
+	loop_free(f->loop);
+	dfumgr_keyring_free(f->ring);
+	dfumgr_key_free(f->key);
+	dfumgr_ctx_free(f->ctx);
+	test_rmtree(f->tmp);
+	free(f->tmp);
+	free(f);
+}
+
+static uint8_t *payload(size_t n, uint32_t seed)
+{
+	uint8_t *p = malloc(n);
+
+	for (size_t i = 0; i < n; i++) {
+		seed = seed * 1103515245u + 12345u;
+		p[i] = (uint8_t)(seed >> 16);
+	}
+	return p;
+}
+
+/* A signed pair at version v, written as a bundle and opened (verified) again. */
+static struct dfumgr_bundle *bundle(struct fx *f, const char *v, size_t n0, size_t n1,
+				    uint32_t slot1)
+{
+	struct dfumgr_pack_opts po = {.key = f->key, .product = "loop"};
+	struct dfumgr_pack_result r = {0};
+	struct dfumgr_bundle *b = NULL;
+	uint8_t *p0 = payload(n0, 11 + (uint32_t)f->n_bundles), *p1 = payload(n1, 22);
+	char dir[512];
+
+	po.slot[1].slot_size = slot1;
+	assert_int_equal(dfumgr_version_parse(v, &po.version), 0);
+	snprintf(dir, sizeof(dir), "%s/b%d", f->tmp, f->n_bundles++);
+	if (dfumgr_pack_payloads(f->ctx, p0, n0, 0xc200, p1, n1, 0x10120200, &po, &r) < 0)
+		fail_msg("pack: %s", dfumgr_ctx_errmsg(f->ctx));
+	assert_int_equal(
+	    dfumgr_bundle_write(f->ctx, dir, &r.manifest, r.image, r.image_size, f->key), 0);
+	assert_int_equal(dfumgr_bundle_open(f->ctx, dir, f->ring, 0, NULL, &b), 0);
+	dfumgr_pack_result_done(&r);
+	free(p0);
+	free(p1);
+	return b;
+}
+
+/* What board i runs, from its primary slots ("none" if invalid). */
+static void running(struct fx *f, unsigned i, int image, char *out)
+{
+	struct emu_board *b = &f->loop->boards[i].b;
+	uint32_t base;
+	struct emu_flash *fl = emu_board_area(b, dfu_area_primary((unsigned)image), &base);
+	struct dfumgr_image img;
+	uint32_t size = image == 0 ? DFUMGR_IMG0_SLOT_SIZE : DFUMGR_IMG1_SLOT_SIZE;
+
+	if (dfumgr_image_parse(NULL, fl->mem + base, size, &img) == 0 &&
+	    dfumgr_image_check_hash(NULL, &img, NULL) == 0)
+		dfumgr_version_format(&img.version, out);
+	else
+		strcpy(out, "none");
+}
+
+static void expect_running(struct fx *f, unsigned i, const char *v0, const char *v1)
+{
+	char a[32], b[32];
+
+	loop_advance(f->loop, 5000000); /* let a rebooting board come back */
+	running(f, i, 0, a);
+	running(f, i, 1, b);
+	assert_string_equal(a, v0);
+	assert_string_equal(b, v1);
+	assert_int_equal(f->loop->boards[i].b.app, EMU_APP_CONFIRMED);
+	assert_int_equal(f->loop->boards[i].b.mode, EMU_MODE_RUNTIME);
+}
+
+static int update(struct fx *f, struct dfumgr_bundle *b, struct dfumgr_update_opts *o,
+		  struct dfumgr_update_report *r)
+{
+	struct dfumgr_update_opts d = {0};
+	int rc = dfumgr_update(f->ctx, f->be, b, o ? o : &d, r);
+
+	print_message("  update: %s -> %s [%s]\n", rc ? dfumgr_ctx_errmsg(f->ctx) : "ok",
+		      r->board_state, dfumgr_update_phase_name(r->phase));
+	return rc;
+}
+
+static void test_update_pair_and_verify(void **state)
+{
+	struct fx *f = fx_new(1, false);
+	struct dfumgr_bundle *b = bundle(f, "2.0.0+1", 40000, 300000, 0);
+	struct dfumgr_update_report r;
+	char v[32];
+
+	(void)state;
+	expect_running(f, 0, "1.0.0+0", "1.0.0+0");
+	/* a factory board does not run the bundle */
+	assert_int_equal(dfumgr_verify_device(f->ctx, f->be, b, NULL, &r), -DFUMGR_E_MISMATCH);
+	assert_non_null(strstr(dfumgr_ctx_errmsg(f->ctx), "image 0"));
+
+	assert_int_equal(update(f, b, NULL, &r), 0);
+	assert_true(r.shim);
+	assert_int_equal(r.verify, DFUMGR_VERIFY_DEVICE_DIGEST);
+	assert_true(r.committed);
+	assert_int_equal(r.phase, DFUMGR_PHASE_DONE);
+	assert_true(r.have_before && r.have_after);
+	assert_string_equal(dfumgr_version_format(&r.before[0], v), "1.0.0+0");
+	assert_string_equal(dfumgr_version_format(&r.after[1], v), "2.0.0+1");
+	assert_int_equal(r.downloads[0], 1);
+	assert_int_equal(r.downloads[1], 1);
+	assert_string_equal(r.serial, "LOOP-0001");
+	assert_string_equal(r.board_state, "running the new pair");
+	expect_running(f, 0, "2.0.0+1", "2.0.0+1");
+	/* MCUboot model: swapped both in one boot, then the app confirmed both */
+	assert_non_null(strstr(f->loop->boards[0].b.last_boot, "swapped image 0"));
+	assert_non_null(strstr(f->loop->boards[0].b.last_boot, "swapped image 1"));
+	/* the engine never polled earlier or later than bwPollTimeout */
+	assert_int_equal(f->loop->polls_early, 0);
+	assert_int_equal(f->loop->polls_late, 0);
+
+	assert_int_equal(dfumgr_verify_device(f->ctx, f->be, b, NULL, &r), 0);
+	/* a reboot later the pair is still there: confirmed, not reverted */
+	assert_int_equal(emu_board_state_json(&f->loop->boards[0].b, (char[4096]){0}, 4096) > 0, 1);
+	f->loop->boards[0].b.mode = EMU_MODE_OFF;
+	f->loop->boards[0].present = false;
+	f->loop->boards[0].plug_at_us = f->loop->now_us + 1;
+	f->loop->boards[0].boot_first = true;
+	expect_running(f, 0, "2.0.0+1", "2.0.0+1");
+	dfumgr_bundle_free(b);
+	fx_free(f);
+}
+
+static void test_real_timing_poll_timeouts(void **state)
+{
+	struct fx *f = fx_new(1, true);
+	struct dfumgr_bundle *b = bundle(f, "2.0.0+1", 64 * 1024, 256 * 1024, 0);
+	struct dfumgr_update_report r;
+
+	(void)state;
+	assert_int_equal(update(f, b, NULL, &r), 0);
+	/* 68 internal pages... every block waited exactly the device's bwPollTimeout */
+	assert_true(f->loop->polls_checked > 80);
+	assert_int_equal(f->loop->polls_early, 0);
+	assert_int_equal(f->loop->polls_late, 0);
+	/* QSPI: 65 sectors x (48 ms erase + 16 x 0.9 ms) + the first extra trailer-sector erase */
+	print_message("  virtual time slept: %.1f s, download phase %.1f s\n",
+		      f->loop->slept_us / 1e6, r.phase_us[DFUMGR_PHASE_DOWNLOAD] / 1e6);
+	assert_true(r.phase_us[DFUMGR_PHASE_DOWNLOAD] > 4000000);
+	expect_running(f, 0, "2.0.0+1", "2.0.0+1");
+	dfumgr_bundle_free(b);
+	fx_free(f);
+}
+
+/* One fault, then the checks every fault must pass. */
+static void fault_case(const char *what, const char *alt_fault, int alt, uint64_t n, int want_rc)
+{
+	struct fx *f = fx_new(1, false);
+	struct dfumgr_bundle *b = bundle(f, "2.0.0+1", 40000, 300000, 0);
+	struct emu_board *eb = &f->loop->boards[0].b;
+	struct dfumgr_update_report r;
+	uint32_t base;
+	int rc;
+
+	print_message("fault: %s\n", what);
+	if (!strcmp(alt_fault, "disconnect"))
+		eb->fault.disconnect_at[alt] = n;
+	else if (!strcmp(alt_fault, "power-cut"))
+		eb->fault.power_cut_at[alt] = n;
+	else if (!strcmp(alt_fault, "stall"))
+		eb->fault.stall_countdown = (uint32_t)n;
+	else if (!strcmp(alt_fault, "program-error") || !strcmp(alt_fault, "corrupt-read")) {
+		struct emu_flash *fl = emu_board_area(eb, dfu_area_secondary((unsigned)alt), &base);
+
+		if (!strcmp(alt_fault, "program-error"))
+			fl->fail_program_at = base + (uint32_t)n;
+		else
+			fl->corrupt_read_at = base + (uint32_t)n;
+	} else if (!strcmp(alt_fault, "wrong-digest"))
+		eb->fault.wrong_digest[alt] = (uint32_t)n;
+	rc = update(f, b, NULL, &r);
+	assert_int_equal(rc, want_rc);
+	assert_false(r.committed);
+	assert_true(strlen(dfumgr_ctx_errmsg(f->ctx)) > 20);
+	assert_non_null(strstr(r.board_state, "nothing committed"));
+	/* the board still boots its old pair */
+	expect_running(f, 0, "1.0.0+0", "1.0.0+0");
+	/* and a re-run succeeds (the faults were one-shot; a bad cell persists: clear it) */
+	eb->qspi.corrupt_read_at = UINT32_MAX;
+	memset(eb->fault.wrong_digest, 0, sizeof(eb->fault.wrong_digest));
+	assert_int_equal(update(f, b, NULL, &r), 0);
+	expect_running(f, 0, "2.0.0+1", "2.0.0+1");
+	dfumgr_bundle_free(b);
+	fx_free(f);
+}
+
+static void test_faults(void **state)
+{
+	(void)state;
+	fault_case("disconnect at byte 0 of image 1", "disconnect", 1, 0, -DFUMGR_E_DISCONNECTED);
+	fault_case("disconnect at byte 100000 of image 1", "disconnect", 1, 100000,
+		   -DFUMGR_E_DISCONNECTED);
+	fault_case("disconnect at the last block of image 1", "disconnect", 1, 300000,
+		   -DFUMGR_E_DISCONNECTED);
+	fault_case("disconnect at byte 5000 of image 0", "disconnect", 0, 5000,
+		   -DFUMGR_E_DISCONNECTED);
+	fault_case("disconnect at the end of image 0", "disconnect", 0, 40100,
+		   -DFUMGR_E_DISCONNECTED);
+	fault_case("power cut at byte 150000 of image 1", "power-cut", 1, 150000,
+		   -DFUMGR_E_DISCONNECTED);
+	fault_case("power cut at byte 20000 of image 0", "power-cut", 0, 20000,
+		   -DFUMGR_E_DISCONNECTED);
+	fault_case("STALL of the 40th request", "stall", 0, 40, -DFUMGR_E_STALL);
+	fault_case("flash program error in image 1", "program-error", 1, 200000,
+		   -DFUMGR_E_DFU_STATUS);
+	fault_case("flash program error in image 0", "program-error", 0, 8192,
+		   -DFUMGR_E_DFU_STATUS);
+	fault_case("wrong digest from the device (image 1), every time", "wrong-digest", 1, 100,
+		   -DFUMGR_E_MISMATCH);
+	fault_case("wrong digest from the device (image 0), every time", "wrong-digest", 0, 100,
+		   -DFUMGR_E_MISMATCH);
+	fault_case("a flash cell that reads back wrong (image 1)", "corrupt-read", 1, 777,
+		   -DFUMGR_E_DFU_STATUS);
+}
+
+static void test_wrong_digest_once_is_retried(void **state)
+{
+	struct fx *f = fx_new(1, false);
+	struct dfumgr_bundle *b = bundle(f, "2.0.0+1", 40000, 300000, 0);
+	struct emu_board *eb = &f->loop->boards[0].b;
+	struct dfumgr_update_report r;
+
+	(void)state;
+	/* one wrong digest of image 1: downloaded again, then committed */
+	eb->fault.wrong_digest[1] = 1;
+	assert_int_equal(update(f, b, NULL, &r), 0);
+	assert_int_equal(r.downloads[1], 2);
+	assert_int_equal(r.downloads[0], 1);
+	expect_running(f, 0, "2.0.0+1", "2.0.0+1");
+	/* wrong twice: the default two retries still get it right */
+	{
+		struct dfumgr_bundle *b3 = bundle(f, "3.0.0+0", 40000, 300000, 0);
+
+		eb->fault.wrong_digest[0] = 2;
+		assert_int_equal(update(f, b3, NULL, &r), 0);
+		assert_int_equal(r.downloads[0], 3);
+		expect_running(f, 0, "3.0.0+0", "3.0.0+0");
+		dfumgr_bundle_free(b3);
+	}
+	dfumgr_bundle_free(b);
+	fx_free(f);
+}
+
+static void test_preflight_refusals(void **state)
+{
+	struct fx *f = fx_new(2, false);
+	struct dfumgr_bundle *b2 = bundle(f, "2.0.0+1", 40000, 300000, 0);
+	struct dfumgr_bundle *b1 = bundle(f, "1.5.0+0", 40000, 300000, 0);
+	struct dfumgr_bundle *big = bundle(f, "3.0.0+0", 40000, 0x380000, 0x400000);
+	struct dfumgr_update_opts o = {0};
+	struct dfumgr_update_report r;
+
+	(void)state;
+	/* two boards: the engine will not guess */
+	assert_int_equal(update(f, b2, NULL, &r), -DFUMGR_E_INVAL);
+	assert_non_null(strstr(dfumgr_ctx_errmsg(f->ctx), "--serial"));
+	/* wrong serial, wrong VID:PID */
+	o.match.serial = "NOPE";
+	assert_int_equal(update(f, b2, &o, &r), -DFUMGR_E_NODEV);
+	o.match.serial = "LOOP-0001";
+	o.match.vid = 0x1234;
+	o.match.pid = 0x5678;
+	assert_int_equal(update(f, b2, &o, &r), -DFUMGR_E_NODEV);
+	assert_non_null(strstr(dfumgr_ctx_errmsg(f->ctx), "1234:5678"));
+	o.match.vid = o.match.pid = 0;
+	/* a slot too small for image 1 */
+	assert_int_equal(update(f, big, &o, &r), -DFUMGR_E_NOFIT);
+	assert_non_null(strstr(dfumgr_ctx_errmsg(f->ctx), "image 1"));
+	assert_string_equal(r.board_state, "untouched");
+	/* update, then a downgrade is refused unless asked for */
+	assert_int_equal(update(f, b2, &o, &r), 0);
+	assert_int_equal(update(f, b1, &o, &r), -DFUMGR_E_DOWNGRADE);
+	assert_non_null(strstr(dfumgr_ctx_errmsg(f->ctx), "--allow-downgrade"));
+	expect_running(f, 0, "2.0.0+1", "2.0.0+1");
+	o.allow_downgrade = true;
+	assert_int_equal(update(f, b1, &o, &r), 0);
+	expect_running(f, 0, "1.5.0+0", "1.5.0+0");
+	/* the other board was never touched */
+	expect_running(f, 1, "1.0.0+0", "1.0.0+0");
+	dfumgr_bundle_free(b1);
+	dfumgr_bundle_free(b2);
+	dfumgr_bundle_free(big);
+	fx_free(f);
+}
+
+static void test_plain_dfu_device_upload_verification(void **state)
+{
+	struct fx *f = fx_new(1, false);
+	struct dfumgr_bundle *b = bundle(f, "2.0.0+1", 40000, 100000, 0);
+	struct dfumgr_update_opts o = {0};
+	struct dfumgr_update_report r;
+
+	(void)state;
+	f->loop->boards[0].plain = true;
+	assert_int_equal(update(f, b, &o, &r), 0);
+	assert_false(r.shim);
+	assert_int_equal(r.verify, DFUMGR_VERIFY_UPLOAD);
+	assert_string_equal(dfumgr_verify_method_name(r.verify), "DFU_UPLOAD read-back");
+	o.no_verify = true;
+	assert_int_equal(update(f, b, &o, &r), 0);
+	assert_int_equal(r.verify, DFUMGR_VERIFY_NONE);
+	/* and dfu-mgr verify cannot work without the shim */
+	assert_int_equal(dfumgr_verify_device(f->ctx, f->be, b, NULL, &r), -DFUMGR_E_UNSUPPORTED);
+	dfumgr_bundle_free(b);
+	fx_free(f);
+}
+
+static void test_dfu_engine_download_upload_and_errors(void **state)
+{
+	struct fx *f = fx_new(1, true);
+	struct dfumgr_match m = {0};
+	struct dfumgr_device_info info;
+	struct dfumgr_dev *dev = NULL;
+	uint8_t *data = payload(50000, 5), *back = NULL;
+	size_t n = 0;
+	uint8_t st;
+
+	(void)state;
+	assert_int_equal(dfumgr_dev_open(f->ctx, f->be, &m, &dev), 0);
+	assert_false(dfumgr_dev_info(dev)->dfu_mode);
+	assert_int_equal(dfumgr_dfu_get_state(dev, &st), 0);
+	assert_int_equal(st, DFU_STATE_APP_IDLE);
+	/* a download in runtime mode: the device is not in DFU mode */
+	assert_int_equal(dfumgr_dfu_download(dev, 0, data, 100, NULL), -DFUMGR_E_PROTOCOL);
+	assert_non_null(strstr(dfumgr_ctx_errmsg(f->ctx), "appIDLE, not in DFU mode"));
+	assert_int_equal(dfumgr_dfu_detach(dev), 0);
+	dfumgr_dev_close(dev);
+	assert_int_equal(dfumgr_device_wait(f->ctx, f->be, "LOOP-0001", NULL, true, 5000, &info),
+			 0);
+	assert_int_equal(dfumgr_dev_open_info(f->ctx, f->be, &info, &dev), 0);
+	assert_int_equal(dfumgr_dev_find_alt(dev, "image-1"), 1);
+	assert_int_equal(dfumgr_dev_find_alt(dev, "0"), 0);
+	assert_int_equal(dfumgr_dev_find_alt(dev, "image-7"), -DFUMGR_E_NOENT);
+	assert_int_equal(dfumgr_dfu_download(dev, 1, data, 50000, NULL), 0);
+	assert_int_equal(dfumgr_dfu_upload(dev, 1, 1 << 20, &back, &n, NULL), 0);
+	assert_int_equal(n, 50000);
+	assert_memory_equal(back, data, n);
+	free(back);
+	/* a device error names the status, the block and the state */
+	f->loop->boards[0].b.qspi.fail_program_at = DFUMGR_IMG1_SECONDARY_OFFSET + 9000;
+	assert_int_equal(dfumgr_dfu_download(dev, 1, data, 50000, NULL), -DFUMGR_E_DFU_STATUS);
+	print_message("  %s\n", dfumgr_ctx_errmsg(f->ctx));
+	assert_non_null(
+	    strstr(dfumgr_ctx_errmsg(f->ctx), "errPROG (program memory function failed)"));
+	assert_non_null(strstr(dfumgr_ctx_errmsg(f->ctx), "block 2 (bytes 8192..12288) of alt 1"));
+	assert_non_null(strstr(dfumgr_ctx_errmsg(f->ctx), "now back in dfuIDLE"));
+	assert_int_equal(dfumgr_dfu_get_state(dev, &st), 0);
+	assert_int_equal(st, DFU_STATE_IDLE);
+	/* COMMIT with a digest that is not what the slots hold: refused, image named */
+	{
+		uint32_t len[2] = {50000, 50000};
+		uint8_t sha[2][32] = {{0}};
+		int bad = -1;
+
+		/* the device commits only slots that hold an MCUboot header */
+		data[0] = 0x3d, data[1] = 0xb8, data[2] = 0xf3, data[3] = 0x96;
+		assert_int_equal(dfumgr_dfu_download(dev, 0, data, 50000, NULL), 0);
+		assert_int_equal(dfumgr_dfu_download(dev, 1, data, 50000, NULL), 0);
+		dfumgr_sha256(data, 50000, sha[0]);
+		assert_int_equal(
+		    dfumgr_shim_commit(dev, len, (const uint8_t(*)[32])sha, false, &bad),
+		    -DFUMGR_E_MISMATCH);
+		assert_int_equal(bad, 1);
+		assert_non_null(strstr(dfumgr_ctx_errmsg(f->ctx), "neither image was marked"));
+		dfumgr_sha256(data, 50000, sha[1]);
+		assert_int_equal(
+		    dfumgr_shim_commit(dev, len, (const uint8_t(*)[32])sha, false, &bad), 0);
+		assert_int_equal(f->loop->boards[0].b.dev.slot_state[1], DFUMGR_SLOT_PENDING);
+	}
+	/* cancellation */
+	{
+		volatile int cancel = 1;
+		struct dfumgr_transfer_opts t = {.cancel = &cancel};
+
+		assert_int_equal(dfumgr_dfu_download(dev, 1, data, 50000, &t), -DFUMGR_E_CANCELLED);
+	}
+	/* unplugged under us */
+	f->loop->boards[0].gen++;
+	assert_int_equal(dfumgr_dfu_download(dev, 1, data, 50000, NULL), -DFUMGR_E_DISCONNECTED);
+	dfumgr_dev_close(dev);
+	free(data);
+	fx_free(f);
+}
+
+static void test_status_texts(void **state)
+{
+	(void)state;
+	for (int s = 0; s < 16; s++) {
+		assert_true(strncmp(dfumgr_dfu_status_name((uint8_t)s), s ? "err" : "OK", 2) == 0);
+		assert_true(strlen(dfumgr_dfu_status_text((uint8_t)s)) > 5);
+	}
+	assert_string_equal(dfumgr_dfu_status_name(DFU_STATUS_ERR_CHECK_ERASED), "errCHECK_ERASED");
+	assert_string_equal(dfumgr_dfu_status_name(99), "unknown status");
+	for (int s = 0; s <= 10; s++)
+		assert_string_not_equal(dfumgr_dfu_state_name((uint8_t)s), "unknown state");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_update_pair_and_verify),
+	    cmocka_unit_test(test_real_timing_poll_timeouts),
+	    cmocka_unit_test(test_faults),
+	    cmocka_unit_test(test_wrong_digest_once_is_retried),
+	    cmocka_unit_test(test_preflight_refusals),
+	    cmocka_unit_test(test_plain_dfu_device_upload_verification),
+	    cmocka_unit_test(test_dfu_engine_download_upload_and_errors),
+	    cmocka_unit_test(test_status_texts),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
