@@ -30,6 +30,8 @@ struct dfumgr_update_opts {
 	bool allow_downgrade;
 	bool no_verify;   /* needed for a plain DFU device that cannot upload */
 	bool permanent;   /* permanent swap instead of test swap + confirm by the app */
+	bool commit_only; /* the slots were written by someone else (e.g. stock dfu-util): only
+			     check their digests against the manifest, then commit and reboot */
 	unsigned retries; /* re-downloads of an image whose digest is wrong (default 2) */
 	unsigned reenumerate_timeout_ms; /* default 30000 */
 	uint16_t transfer_size;          /* 0: the device's wTransferSize */

@@ -301,6 +301,31 @@ static int download_verified(struct run *x, int i)
 	}
 }
 
+/* commit_only: what another tool wrote must already be exactly the manifest's images */
+static int check_written(struct run *x)
+{
+	enter(x, DFUMGR_PHASE_VERIFY);
+	if (!x->r->shim)
+		return dfumgr_fail(x->ctx, DFUMGR_E_UNSUPPORTED,
+				   "board %s is not a dfu-mgr shim: there is nothing to commit",
+				   x->r->serial);
+	for (int i = 1; i >= 0; i--) {
+		bool ok = false;
+		int rc = verify_image(x, i, &ok);
+
+		if (rc < 0)
+			return dfumgr_fail_prefix(x->ctx, rc, "verify image %d on board %s", i,
+						  x->r->serial);
+		if (!ok)
+			return dfumgr_fail(x->ctx, DFUMGR_E_MISMATCH,
+					   "board %s: the image-%d slot does not hold the bundle's "
+					   "image %d (%s); nothing was committed",
+					   x->r->serial, i, i,
+					   dfumgr_manifest_image(x->m, (unsigned)i)->file);
+	}
+	return 0;
+}
+
 static int commit(struct run *x)
 {
 	unsigned retries = x->o->retries ? x->o->retries : DEFAULT_RETRIES;
@@ -324,7 +349,7 @@ static int commit(struct run *x)
 			return 0;
 		}
 		/* the device re-read a slot and found other bytes: write that image again */
-		if (rc != -DFUMGR_E_MISMATCH || bad < 0 || attempt >= retries)
+		if (rc != -DFUMGR_E_MISMATCH || bad < 0 || attempt >= retries || x->o->commit_only)
 			return dfumgr_fail_prefix(x->ctx, rc, "commit on board %s", x->r->serial);
 		rc = download_verified(x, bad);
 		if (rc < 0)
@@ -511,12 +536,18 @@ DFUMGR_EXPORT int dfumgr_update(struct dfumgr_ctx *ctx, struct dfumgr_backend *b
 		if (rc < 0)
 			goto fail;
 	}
-	/* image 1 (QSPI) first: until image 0 is written and committed, nothing runs it */
-	rc = download_verified(&x, 1);
-	if (rc == 0)
-		rc = download_verified(&x, 0);
-	if (rc < 0)
-		goto fail;
+	if (x.o->commit_only) {
+		rc = check_written(&x);
+		if (rc < 0)
+			goto fail;
+	} else {
+		/* image 1 (QSPI) first: until image 0 is written and committed, nothing runs it */
+		rc = download_verified(&x, 1);
+		if (rc == 0)
+			rc = download_verified(&x, 0);
+		if (rc < 0)
+			goto fail;
+	}
 	if (x.r->shim) {
 		rc = commit(&x);
 		if (rc < 0)

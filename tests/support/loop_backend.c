@@ -188,7 +188,7 @@ static int op_control(void *t, struct dfumgr_ctx *ctx, uint8_t type, uint8_t req
 				l->polls_late++;
 		}
 	}
-	if (!(type & 0x80))
+	if (!(type & 0x80) && length)
 		memcpy(buf, data, length);
 	rc = emu_board_control(&lb->b, setup, buf, l->now_us);
 	early_gone = lb->b.action == EMU_ACT_DISCONNECT ||

@@ -434,6 +434,42 @@ static void test_dfu_engine_download_upload_and_errors(void **state)
 	fx_free(f);
 }
 
+static void test_commit_only_after_another_tool_wrote_the_slots(void **state)
+{
+	struct fx *f = fx_new(1, false);
+	struct dfumgr_bundle *b = bundle(f, "2.0.0+1", 40000, 300000, 0);
+	struct dfumgr_update_opts o = {.commit_only = true};
+	struct dfumgr_update_report r;
+	struct dfumgr_device_info info;
+	struct dfumgr_dev *dev = NULL;
+	struct dfumgr_match m = {0};
+
+	(void)state;
+	/* nothing written yet: refused, nothing committed */
+	assert_int_equal(update(f, b, &o, &r), -DFUMGR_E_MISMATCH);
+	assert_non_null(strstr(dfumgr_ctx_errmsg(f->ctx), "image-1 slot does not hold"));
+	expect_running(f, 0, "1.0.0+0", "1.0.0+0");
+	/* "another tool": plain DFU downloads of both alts */
+	assert_int_equal(dfumgr_dev_open(f->ctx, f->be, &m, &dev), 0);
+	assert_int_equal(dfumgr_dfu_detach(dev), 0);
+	dev = dfumgr_dev_close(dev);
+	assert_int_equal(dfumgr_device_wait(f->ctx, f->be, "LOOP-0001", NULL, true, 5000, &info),
+			 0);
+	assert_int_equal(dfumgr_dev_open_info(f->ctx, f->be, &info, &dev), 0);
+	for (unsigned i = 0; i < 2; i++) {
+		const struct dfumgr_image *img = dfumgr_bundle_image(b, i);
+
+		assert_int_equal(dfumgr_dfu_download(dev, (uint8_t)i, img->buf, img->size, NULL),
+				 0);
+	}
+	dev = dfumgr_dev_close(dev);
+	assert_int_equal(update(f, b, &o, &r), 0);
+	assert_int_equal(r.downloads[0] + r.downloads[1], 0);
+	expect_running(f, 0, "2.0.0+1", "2.0.0+1");
+	dfumgr_bundle_free(b);
+	fx_free(f);
+}
+
 static void test_status_texts(void **state)
 {
 	(void)state;
@@ -457,6 +493,7 @@ int main(void)
 	    cmocka_unit_test(test_preflight_refusals),
 	    cmocka_unit_test(test_plain_dfu_device_upload_verification),
 	    cmocka_unit_test(test_dfu_engine_download_upload_and_errors),
+	    cmocka_unit_test(test_commit_only_after_another_tool_wrote_the_slots),
 	    cmocka_unit_test(test_status_texts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
