@@ -167,13 +167,56 @@ try:
     d = Device(port, "1-1")
     check(getstatus(d)[2] == 2, "after re-plug: DFU mode, dfuIDLE")
 
+    # wrong-digest fault: the next digest of alt 1 is wrong, the one after is right
+    ctlcmd("fault", "NRF5340-EMU-0001", "wrong-digest", "1", "1")
+    d.control(0x01, 11, 1, 0, b"")
+    block = 0
+    for off in range(0, len(payload), 4096):
+        d.control(0x21, 1, block, 0, payload[off:off + 4096])
+        getstatus(d)
+        block += 1
+    d.control(0x21, 1, block, 0, b"")
+    getstatus(d)
+    getstatus(d)
+    digests = []
+    for _ in range(2):
+        d.control(0x41, 0x41, 1, 0, len(payload).to_bytes(4, "little"))
+        for _ in range(100):
+            r = d.control(0xC1, 0x42, 1, 0, 40)
+            if r[1] != 1:
+                break
+        digests.append(r[8:40])
+    good = hashlib.sha256(payload).digest()
+    check(digests[0] != good and digests[1] == good, "wrong-digest fault: one wrong digest, then right")
+
+    # power-cut fault: power lost at byte 6000 of alt 0; the board boots again (runtime mode)
+    boots = ctlcmd("state", "NRF5340-EMU-0001")["boots"]
+    ctlcmd("fault", "NRF5340-EMU-0001", "power-cut", "0", "6000")
+    d.control(0x01, 11, 0, 0, b"")
+    gone = False
+    try:
+        for i, off in enumerate(range(0, len(payload), 4096)):
+            d.control(0x21, 1, i, 0, payload[off:off + 4096])
+            getstatus(d)
+    except Gone:
+        gone = True
+    check(gone, "power-cut fault: the link drops mid-download")
+    wait_devlist(port, lambda ds: any(x["busid"] == "1-1" and x["interfaces"][0][2] == 1 for x in ds))
+    st = ctlcmd("state", "NRF5340-EMU-0001")
+    check(st["boots"] == boots + 1 and st["mode"] == "runtime", "power-cut fault: the board booted again")
+    check(st["images"][0]["running"] == "1.0.0+0", "power-cut fault: the old image 0 still runs")
+    d = Device(port, "1-1")
+    d.control(0x21, 0, 1000, 0, b"")
+    wait_devlist(port, lambda ds: any(x["busid"] == "1-1" and x["interfaces"][0][2] == 2 for x in ds))
+    d = Device(port, "1-1")
+
     # REBOOT: MCUboot model; nothing committed, factory pair still runs
     d.control(0x41, 0x44, 0, 0, b"")
     devs = wait_devlist(port, lambda ds: any(x["busid"] == "1-1" and x["interfaces"][0][2] == 1 for x in ds))
     st = ctlcmd("state", "NRF5340-EMU-0001")
     check(st["mode"] == "runtime" and st["images"][0]["running"] == "1.0.0+0" and st["images"][1]["running"] == "1.0.0+0",
           "reboot without commit: still the factory pair (%s)" % st["last_boot"])
-    check(st["boots"] == 2, "two boots")
+    check(st["boots"] == 3, "three boots (start, power cut, reboot)")
 finally:
     emu.terminate()
     emu.wait(timeout=5)
