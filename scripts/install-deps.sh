@@ -7,6 +7,7 @@ PKGS=(
 	libcmocka-dev
 	gcc-arm-none-eabi binutils-arm-none-eabi libnewlib-arm-none-eabi
 	man-db groff-base
+	qemu-system-x86 busybox-static usbip dfu-util kmod cpio udev xz-utils
 )
 missing=()
 for p in "${PKGS[@]}"; do

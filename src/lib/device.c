@@ -49,13 +49,16 @@ static int parse_hex16(const char *s, const char *end, uint16_t *ret)
 DFUMGR_EXPORT int dfumgr_match_parse_id(struct dfumgr_match *m, const char *s)
 {
 	const char *colon;
+	uint16_t vid, pid;
 
 	if (!m || !s)
 		return -DFUMGR_E_INVAL;
 	colon = strchr(s, ':');
-	if (!colon || parse_hex16(s, colon, &m->vid) < 0 ||
-	    parse_hex16(colon + 1, colon + strlen(colon), &m->pid) < 0)
+	if (!colon || parse_hex16(s, colon, &vid) < 0 ||
+	    parse_hex16(colon + 1, colon + strlen(colon), &pid) < 0)
 		return -DFUMGR_E_INVAL;
+	m->vid = vid;
+	m->pid = pid;
 	return 0;
 }
 
@@ -124,8 +127,9 @@ DFUMGR_EXPORT int dfumgr_dev_open_info(struct dfumgr_ctx *ctx, struct dfumgr_bac
 	rc = be->ops->open(be->priv, ctx, info, &dev->ops, &dev->t);
 	if (rc < 0) {
 		free(dev);
-		return dfumgr_fail_prefix(ctx, rc, "open %04x:%04x serial %s at %s", info->vid,
-					  info->pid, info->serial, info->path);
+		return dfumgr_fail_prefix(ctx, rc, "open %04x:%04x%s%s at %s", info->vid, info->pid,
+					  info->serial[0] ? " serial " : "", info->serial,
+					  info->path);
 	}
 	*ret_dev = dev;
 	return 0;
