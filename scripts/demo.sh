@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job, hardware-free: install what is needed, build dfu-mgr and the example nRF5340 app
 # (internal flash + QSPI XIP code), pack the app into a signed bundle of two MCUboot images,
-# and check it the way the updater does.
+# check it the way the updater does, and update an emulated nRF5340 board with it over USB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
@@ -25,5 +25,12 @@ echo
 echo "== 4. Verify the bundle as the updater does before it touches a device"
 $DFU verify-bundle --key "$OUT/dev-key.pub.pem" "$OUT/bundle"
 $DFU inspect --key "$OUT/dev-key.pub.pem" "$OUT/bundle"/*.bin
+echo
+# The boards are emulated and attached through Linux's vhci-hcd (USB/IP). Where the running
+# kernel has no vhci-hcd (CI machines, containers), a small VM with Debian's kernel runs that part.
+if [ "$(id -u)" -eq 0 ] && { [ -e /sys/devices/platform/vhci_hcd.0/attach ] || modprobe vhci-hcd 2>/dev/null; }; then
+	export DFUMGR_VM=none
+fi
+tests/vm/vm-run -- scripts/demo-in-vm.sh "$PWD/build" "$PWD/$OUT/bundle" "$PWD/$OUT/dev-key.pub.pem"
 echo
 echo "demo: OK (bundle in $OUT/bundle)"

@@ -88,5 +88,13 @@ int cmd_pack(struct cli *cli, int argc, char **argv);
 int cmd_sign(struct cli *cli, int argc, char **argv);
 int cmd_verify_bundle(struct cli *cli, int argc, char **argv);
 int cmd_keygen(struct cli *cli, int argc, char **argv);
+int cmd_list(struct cli *cli, int argc, char **argv);
+int cmd_update(struct cli *cli, int argc, char **argv);
+int cmd_verify(struct cli *cli, int argc, char **argv);
+int cmd_commit(struct cli *cli, int argc, char **argv);
+int cmd_download(struct cli *cli, int argc, char **argv);
+int cmd_upload(struct cli *cli, int argc, char **argv);
+int cmd_detach(struct cli *cli, int argc, char **argv);
+int cmd_reboot(struct cli *cli, int argc, char **argv);
 
 #endif

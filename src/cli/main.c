@@ -11,6 +11,14 @@ static const struct cli_command commands[] = {
     {"sign", cmd_sign, "sign (or re-sign) a bundle's manifest with a private key"},
     {"verify-bundle", cmd_verify_bundle, "check a bundle's signature, hashes and images"},
     {"keygen", cmd_keygen, "make a new ECDSA P-256 signing key"},
+    {"list", cmd_list, "list DFU devices, with what the dfu-mgr shim runs"},
+    {"update", cmd_update, "update a board with a bundle's image pair (both or neither)"},
+    {"verify", cmd_verify, "check that a board runs a bundle (device digests, writes nothing)"},
+    {"commit", cmd_commit, "verify and commit slots written by another tool (e.g. dfu-util)"},
+    {"download", cmd_download, "write a file to one alt-setting (as dfu-util -D)"},
+    {"upload", cmd_upload, "read one alt-setting into a file (as dfu-util -U)"},
+    {"detach", cmd_detach, "switch a board from its application to DFU mode"},
+    {"reboot", cmd_reboot, "reset a board (MCUboot runs, then the application)"},
 };
 
 static void usage(FILE *f, const char *prog)

@@ -37,7 +37,10 @@ int cli_exit_code(int rc)
 	case DFUMGR_E_EXISTS:
 		return EXIT_CANTCREAT;
 	case DFUMGR_E_IO:
-		return EXIT_IOERR;
+	case DFUMGR_E_STALL:
+	case DFUMGR_E_DFU_STATUS:
+	case DFUMGR_E_PROTOCOL:
+		return EXIT_IOERR; /* the device failed a request */
 	case DFUMGR_E_ACCESS:
 		return EXIT_NOPERM;
 	case DFUMGR_E_TIMEOUT:

@@ -14,7 +14,4 @@ struct dfumgr_dev {
 	uint8_t alt;
 };
 
-/* Raw GET_INFO (DFUMGR_INFO_LEN bytes, protocol checked); shim.c. */
-int shim_read_info(struct dfumgr_dev *dev, uint8_t info[84]);
-
 #endif

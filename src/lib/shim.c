@@ -5,6 +5,7 @@
 #include "internal.h"
 #include "dev_internal.h"
 #include "dfumgr/shim.h"
+#include "dfumgr/shim_info.h"
 #include "dfumgr/wire.h"
 
 #define VENDOR_OUT 0x41
@@ -43,33 +44,19 @@ static const char *dev_error_text(uint8_t e)
 	}
 }
 
-/* The reason the device gave for its last refusal, from GET_INFO. */
-int shim_read_info(struct dfumgr_dev *dev, uint8_t info[DFUMGR_INFO_LEN])
-{
-	int rc = dfumgr_dev_control(dev, VENDOR_IN, DFUMGR_REQ_GET_INFO, 0, info, DFUMGR_INFO_LEN);
-
-	if (rc < 0)
-		return rc;
-	if (rc < DFUMGR_INFO_LEN || info[DFUMGR_INFO_PROTO] != DFUMGR_PROTO_VERSION)
-		return dfumgr_fail(
-		    dev->ctx, DFUMGR_E_PROTOCOL,
-		    "GET_INFO: %d bytes, protocol %u (expected %d bytes, protocol %d)", rc,
-		    rc > 0 ? info[0] : 0, DFUMGR_INFO_LEN, DFUMGR_PROTO_VERSION);
-	return 0;
-}
-
+/* A STALLed vendor request: the reason the device gave is in GET_INFO. */
 static int refused(struct dfumgr_dev *dev, int rc, const char *what)
 {
-	uint8_t info[DFUMGR_INFO_LEN];
+	struct dfumgr_shim_info info;
 
 	if (rc != -DFUMGR_E_STALL)
 		return dfumgr_fail_prefix(dev->ctx, rc, "%s", what);
-	if (shim_read_info(dev, info) < 0)
+	if (dfumgr_shim_get_info(dev, &info) < 0)
 		return dfumgr_fail(dev->ctx, DFUMGR_E_UNSUPPORTED,
 				   "%s: the device does not implement the dfu-mgr shim protocol",
 				   what);
 	return dfumgr_fail(dev->ctx, DFUMGR_E_PROTOCOL, "%s: the device refused: %s", what,
-			   dev_error_text(info[DFUMGR_INFO_LAST_ERROR]));
+			   dev_error_text(info.last_error));
 }
 
 static void wait_a_little(struct dfumgr_dev *dev)
@@ -134,7 +121,8 @@ DFUMGR_EXPORT int dfumgr_shim_commit(struct dfumgr_dev *dev, const uint32_t leng
 				     const uint8_t digest[2][DFUMGR_SHA256_SIZE], bool permanent,
 				     int *ret_bad_image)
 {
-	uint8_t b[DFUMGR_COMMIT_LEN] = {0}, info[DFUMGR_INFO_LEN];
+	uint8_t b[DFUMGR_COMMIT_LEN] = {0};
+	struct dfumgr_shim_info info;
 	uint64_t start;
 	int rc;
 
@@ -154,16 +142,16 @@ DFUMGR_EXPORT int dfumgr_shim_commit(struct dfumgr_dev *dev, const uint32_t leng
 		return refused(dev, rc, "COMMIT");
 	start = dev->be->ops->now_us(dev->be->priv);
 	for (;;) {
-		rc = shim_read_info(dev, info);
+		rc = dfumgr_shim_get_info(dev, &info);
 		if (rc < 0)
 			return dfumgr_fail_prefix(dev->ctx, rc, "waiting for the commit");
-		switch (info[DFUMGR_INFO_COMMIT_STATE]) {
+		switch (info.commit_state) {
 		case DFUMGR_COMMIT_DONE:
 			return 0;
 		case DFUMGR_COMMIT_CHECKING:
 			break;
 		case DFUMGR_COMMIT_REJECTED: {
-			uint8_t e = info[DFUMGR_INFO_LAST_ERROR];
+			uint8_t e = info.last_error;
 
 			if (e == DFUMGR_DEV_DIGEST0 || e == DFUMGR_DEV_DIGEST1) {
 				if (ret_bad_image)

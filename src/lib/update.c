@@ -7,6 +7,7 @@
 #include "internal.h"
 #include "dev_internal.h"
 #include "dfumgr/shim.h"
+#include "dfumgr/shim_info.h"
 #include "dfumgr/update.h"
 #include "dfumgr/wire.h"
 
@@ -75,30 +76,20 @@ static void set_state(struct run *x, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void version_at(const uint8_t *p, struct dfumgr_image_version *v)
-{
-	v->major = p[0];
-	v->minor = p[1];
-	v->revision = get_le16(p + 2);
-	v->build = get_le32(p + 4);
-}
-
 /* Running versions and slot sizes from GET_INFO; false for a plain DFU device. */
 static bool read_shim(struct run *x, struct dfumgr_image_version run[2], bool valid[2],
 		      uint32_t slot[2])
 {
-	uint8_t info[DFUMGR_INFO_LEN];
+	struct dfumgr_shim_info info;
 
-	if (shim_read_info(x->dev, info) < 0) {
+	if (dfumgr_shim_get_info(x->dev, &info) < 0 || info.n_images < 2) {
 		dfumgr_ctx_clear_error(x->ctx);
 		return false;
 	}
 	for (int i = 0; i < 2; i++) {
-		const uint8_t *p = info + DFUMGR_INFO_IMAGES + i * DFUMGR_INFO_IMAGE_LEN;
-
-		valid[i] = p[DFUMGR_INFO_IMG_FLAGS] & 1;
-		version_at(p + DFUMGR_INFO_IMG_VERSION, &run[i]);
-		slot[i] = get_le32(p + DFUMGR_INFO_IMG_SLOT_SIZE);
+		valid[i] = info.images[i].primary_valid;
+		run[i] = info.images[i].running;
+		slot[i] = info.images[i].slot_size;
 	}
 	return true;
 }
