@@ -142,6 +142,30 @@ else
 	bad "list as nobody (exit $rc)" "$(cat "$T/nobody.json" "$T/nobody.err")"
 fi
 
+# --- with the project's udev rule: a member of plugdev gets full access, nobody else more ---------
+mkdir -p /run/udev/rules.d
+cp "$(dirname "$0")/../../udev/70-dfu-mgr.rules" /run/udev/rules.d/
+udevadm control --reload
+udevadm trigger --action=change --subsystem-match=usb --attr-match=idVendor=1915
+udevadm settle
+plugdev=$(getent group plugdev | cut -d: -f3)
+setpriv --reuid=65534 --regid="$plugdev" --clear-groups -- "$DFUMGR" list --json >"$T/pd.json" 2>"$T/pd.err"
+rc=$?
+if [ "$rc" -eq 0 ] && json_check "$T/pd.json" 'len(devs) == 3' \
+	'all(x["shim"] is not None and x["serial"].startswith("NRF5340-EMU-") for x in devs)'; then
+	ok "udev rule: a plugdev member reads serials and GET_INFO without root"
+else
+	bad "list as plugdev with the udev rule (exit $rc)" "$(cat "$T/pd.json" "$T/pd.err")"
+fi
+modes=$(for f in /dev/bus/usb/*/*; do stat -c '%a %G' "$f"; done | sort | uniq -c | tr '\n' ';')
+if [ "$(for f in /dev/bus/usb/*/*; do stat -c '%a' "$f"; done | grep -c 666)" -eq 0 ]; then
+	ok "no world-writable USB device nodes ($modes)"
+else
+	bad "a world-writable USB device node" "$modes"
+fi
+rm -f /run/udev/rules.d/70-dfu-mgr.rules
+udevadm control --reload
+
 # --- a power cycle: the board leaves the bus and comes back with a new address ------------------
 t_l0=$(now_ms)
 "$DFUMGR" list -S NRF5340-EMU-0002 >/dev/null 2>&1
