@@ -82,29 +82,44 @@ static uint8_t read_slot_state(struct dfu_dev *dev, unsigned image)
 	return DFUMGR_SLOT_PENDING;
 }
 
+/*
+ * The extent of the MCUboot image at the start of a slot: header + payload + protected TLVs +
+ * unprotected TLVs, read from flash; also where its unprotected TLV info is. False when the slot
+ * does not start with an image header (raw data is allowed too).
+ */
+static bool image_extent(struct dfu_dev *dev, enum dfu_area area, uint32_t *ret_end,
+			 uint32_t *ret_info)
+{
+	uint8_t hdr[32], info[4];
+	uint64_t end;
+
+	if (!slot_has_header(dev, area, hdr))
+		return false;
+	end = (uint64_t)(hdr[8] | (uint32_t)hdr[9] << 8) + get32(hdr + 12) +
+	      (hdr[10] | (uint32_t)hdr[11] << 8);
+	*ret_info = end > UINT32_MAX ? UINT32_MAX : (uint32_t)end;
+	if (end + 4 > dev->area[area].size ||
+	    dev->ops->read(dev->user, area, (uint32_t)end, info, 4) != 0 || info[0] != 0x07 ||
+	    info[1] != 0x69) {
+		/* the TLV info is missing or not there yet: at least the header's part */
+		*ret_end = end + 4 > UINT32_MAX ? UINT32_MAX : (uint32_t)(end + 4);
+		return true;
+	}
+	end += info[2] | (uint32_t)info[3] << 8;
+	*ret_end = end > UINT32_MAX ? UINT32_MAX : (uint32_t)end;
+	return true;
+}
+
 /* What an UPLOAD of the slot returns: what was written, else the image it holds, else all. */
 static uint32_t uploadable(struct dfu_dev *dev, unsigned image)
 {
 	enum dfu_area area = dfu_area_secondary(image);
-	uint8_t hdr[32];
+	uint32_t end, info;
 
 	if (dev->written[image])
 		return dev->written[image];
-	if (slot_has_header(dev, area, hdr)) {
-		/* header + payload + protected TLVs; the unprotected TLV info follows */
-		uint32_t hdr_size = hdr[8] | (uint32_t)hdr[9] << 8;
-		uint32_t prot = hdr[10] | (uint32_t)hdr[11] << 8;
-		uint64_t end = (uint64_t)hdr_size + get32(hdr + 12) + prot;
-		uint8_t info[4];
-
-		if (end + 4 <= dev->area[area].size &&
-		    dev->ops->read(dev->user, area, (uint32_t)end, info, 4) == 0 &&
-		    info[0] == 0x07 && info[1] == 0x69) {
-			end += info[2] | (uint32_t)info[3] << 8;
-			if (end <= dev->area[area].size)
-				return (uint32_t)end;
-		}
-	}
+	if (image_extent(dev, area, &end, &info) && end <= dev->area[area].size)
+		return end;
 	return dev->area[area].size;
 }
 
@@ -174,9 +189,28 @@ static uint8_t flash_status(int rc)
 		return DFU_STATUS_ERR_PROG;
 	case DFU_FLASH_RANGE:
 		return DFU_STATUS_ERR_ADDRESS;
+	case DFU_FLASH_NOT_ERASED:
+		return DFU_STATUS_ERR_CHECK_ERASED;
 	default:
 		return DFU_STATUS_ERR_WRITE;
 	}
+}
+
+/* §6.1.2 errCHECK_ERASED: an erase that leaves programmed bits is caught before programming. */
+static int check_erased(struct dfu_dev *dev, enum dfu_area area, uint32_t off, uint32_t len)
+{
+	uint8_t buf[256];
+
+	for (uint32_t done = 0; done < len; done += sizeof(buf)) {
+		uint32_t n = len - done < sizeof(buf) ? len - done : (uint32_t)sizeof(buf);
+
+		if (dev->ops->read(dev->user, area, off + done, buf, n) != 0)
+			return DFU_FLASH_READ_FAILED;
+		for (uint32_t i = 0; i < n; i++)
+			if (buf[i] != 0xff)
+				return DFU_FLASH_NOT_ERASED;
+	}
+	return 0;
 }
 
 /* Erases every sector of [off, off+len) not yet erased in this session. */
@@ -192,6 +226,8 @@ static int erase_range(struct dfu_dev *dev, unsigned image, uint32_t off, uint32
 		if (sector_erased(dev, image, s))
 			continue;
 		rc = dev->ops->erase(dev->user, area, s * unit, unit, cost);
+		if (rc == 0)
+			rc = check_erased(dev, area, s * unit, unit);
 		if (rc != 0)
 			return rc;
 		mark_erased(dev, image, s);
@@ -211,6 +247,15 @@ static int write_block(struct dfu_dev *dev, uint64_t now_us)
 	uint8_t check[256];
 	int rc;
 
+	if (dev->offset == 0 && len >= 16 && get32(dev->block) == 0x96f3b83dU) {
+		/* §6.1.2 errTARGET: an MCUboot image that cannot fit this slot is not for it */
+		uint64_t need = (uint64_t)(dev->block[8] | (uint32_t)dev->block[9] << 8) +
+				get32(dev->block + 12) +
+				(dev->block[10] | (uint32_t)dev->block[11] << 8);
+
+		if (need + DFUMGR_TRAILER_SWAP_INFO_OFF > dev->area[area].size)
+			return fail(dev, DFU_STATUS_ERR_TARGET);
+	}
 	if (dev->offset == 0) {
 		/*
 		 * A new image: forget the old erase map, and erase the slot's last sector first so
@@ -247,6 +292,55 @@ static int write_block(struct dfu_dev *dev, uint64_t now_us)
 	return 0;
 }
 
+/* Finds the SHA256 TLV (type 0x10, 32 bytes) in the unprotected area at info. */
+static bool find_sha_tlv(struct dfu_dev *dev, enum dfu_area area, uint32_t info, uint32_t end,
+			 uint8_t sha[32])
+{
+	uint32_t off = info + 4;
+
+	while (off + 4 <= end) {
+		uint8_t t[4];
+		uint32_t len;
+
+		if (dev->ops->read(dev->user, area, off, t, 4) != 0)
+			return false;
+		len = t[2] | (uint32_t)t[3] << 8;
+		if (t[0] == 0x10 && t[1] == 0 && len == 32 && off + 4 + len <= end)
+			return dev->ops->read(dev->user, area, off + 4, sha, 32) == 0;
+		off += 4 + len;
+	}
+	return false;
+}
+
+/*
+ * At the end of a download that holds an MCUboot image (raw data passes unchecked):
+ * errNOTDONE if fewer bytes arrived than the header and TLV info declare (§6.1.2), errFILE if
+ * the image's own SHA256 TLV does not match what is in flash: a vendor-specific verification.
+ */
+static uint8_t manifest_check(struct dfu_dev *dev)
+{
+	enum dfu_area area = dfu_area_secondary(dev->alt);
+	uint32_t end, info;
+	uint8_t want[32], got[32], buf[256];
+
+	if (!image_extent(dev, area, &end, &info))
+		return DFU_STATUS_OK;
+	if (end > dev->written[dev->alt])
+		return DFU_STATUS_ERR_NOTDONE;
+	if (!find_sha_tlv(dev, area, info, end, want))
+		return DFU_STATUS_ERR_FILE;
+	dev->ops->sha256_start(dev->user);
+	for (uint32_t done = 0; done < info; done += sizeof(buf)) {
+		uint32_t n = info - done < sizeof(buf) ? info - done : (uint32_t)sizeof(buf);
+
+		if (dev->ops->read(dev->user, area, done, buf, n) != 0)
+			return DFU_STATUS_ERR_UNKNOWN;
+		dev->ops->sha256_update(dev->user, buf, n);
+	}
+	dev->ops->sha256_finish(dev->user, got);
+	return memcmp(want, got, 32) == 0 ? DFU_STATUS_OK : DFU_STATUS_ERR_FILE;
+}
+
 static int getstatus(struct dfu_dev *dev, uint8_t *data, uint16_t wLength, uint64_t now_us)
 {
 	if (wLength < DFU_GETSTATUS_LEN)
@@ -270,7 +364,15 @@ static int getstatus(struct dfu_dev *dev, uint8_t *data, uint16_t wLength, uint6
 			dev->poll_ms = (uint32_t)((dev->busy_until_us - now_us + 999) / 1000);
 		break;
 	case DFU_STATE_MANIFEST_SYNC:
-		/* manifestation: the slot now holds a complete download */
+		/* manifestation: the slot now holds a complete download; check what we can */
+		{
+			uint8_t st = manifest_check(dev);
+
+			if (st != DFU_STATUS_OK) {
+				fail(dev, st);
+				break;
+			}
+		}
 		dev->slot_state[dev->alt] = read_slot_state(dev, dev->alt);
 		dev->state = DFU_STATE_MANIFEST;
 		break;
@@ -300,6 +402,9 @@ static int dnload(struct dfu_dev *dev, const struct dfu_setup *s, const uint8_t 
 	case DFU_STATE_IDLE:
 		if (s->wLength == 0) /* §6.1.1: no data to manifest yet */
 			return stall_error(dev, DFU_STATUS_ERR_STALLEDPKT);
+		/* the slots are being re-hashed for a commit: writing now would race it */
+		if (dev->commit_state == DFUMGR_COMMIT_CHECKING)
+			return stall_error(dev, DFU_STATUS_ERR_VENDOR);
 		dev->offset = 0;
 		break;
 	case DFU_STATE_DNLOAD_IDLE:
@@ -693,6 +798,29 @@ int dfu_dev_control(struct dfu_dev *dev, const struct dfu_setup *s, uint8_t *dat
 	if (vendor_req)
 		return vendor_request(dev, s, data);
 	return DFU_DEV_STALL;
+}
+
+void dfu_dev_bus_reset(struct dfu_dev *dev)
+{
+	if (!dev->dfu_mode)
+		return;
+	dev->pending_len = 0;
+	switch (dev->state) {
+	case DFU_STATE_DNLOAD_SYNC:
+	case DFU_STATE_DNBUSY:
+	case DFU_STATE_DNLOAD_IDLE:
+	case DFU_STATE_MANIFEST_SYNC:
+	case DFU_STATE_UPLOAD_IDLE:
+		dev->state = DFU_STATE_ERROR;
+		dev->status = DFU_STATUS_ERR_USBR;
+		break;
+	case DFU_STATE_ERROR:
+		break;
+	default:
+		dev->state = DFU_STATE_IDLE;
+		dev->status = DFU_STATUS_OK;
+		break;
+	}
 }
 
 int dfu_dev_set_alt(struct dfu_dev *dev, uint8_t alt)

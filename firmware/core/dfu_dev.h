@@ -48,6 +48,7 @@ enum dfu_flash_result {
 	DFU_FLASH_PROGRAM_FAILED = -2,
 	DFU_FLASH_READ_FAILED = -3,
 	DFU_FLASH_RANGE = -4,
+	DFU_FLASH_NOT_ERASED = -5, /* reported by the core: an erased sector does not read 0xff */
 };
 
 struct dfu_dev_ops {
@@ -150,6 +151,13 @@ void dfu_dev_init(struct dfu_dev *dev, const struct dfu_dev_ops *ops, void *user
  */
 int dfu_dev_control(struct dfu_dev *dev, const struct dfu_setup *setup, uint8_t *data,
 		    uint64_t now_us);
+
+/*
+ * A USB bus reset while in DFU mode (the platform calls it; USB/IP platforms when the link comes
+ * back after a cable pull). A transfer in progress is lost: dfuERROR with errUSBR (§6.1.2), so
+ * that the host learns of it; otherwise dfuIDLE.
+ */
+void dfu_dev_bus_reset(struct dfu_dev *dev);
 
 /* SET_INTERFACE in DFU mode: 0 or DFU_DEV_STALL (bad alt, or a transfer is in progress). */
 int dfu_dev_set_alt(struct dfu_dev *dev, uint8_t alt);

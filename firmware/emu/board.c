@@ -80,7 +80,8 @@ static void op_sha_finish(void *u, uint8_t out[32])
 
 	dfumgr_sha256_final(b->sha, out);
 	/* the "wrong digest" fault: what a marginal QSPI read during the hash would give */
-	if (!b->dev.digest.primary && alt < DFUMGR_N_IMAGES && b->fault.wrong_digest[alt]) {
+	if (b->dev.digest.status == DFUMGR_DIGEST_BUSY && !b->dev.digest.primary &&
+	    alt < DFUMGR_N_IMAGES && b->fault.wrong_digest[alt]) {
 		b->fault.wrong_digest[alt]--;
 		out[0] ^= 0x01;
 	}

@@ -51,6 +51,7 @@ int emu_flash_open(struct emu_flash *f, const char *path, const char *name, uint
 	f->timing = *t;
 	f->fail_program_at = UINT32_MAX;
 	f->corrupt_read_at = UINT32_MAX;
+	f->stuck_at = UINT32_MAX;
 	return 0;
 }
 
@@ -69,6 +70,10 @@ int emu_flash_erase(struct emu_flash *f, uint32_t off, uint32_t len, uint32_t *c
 	if (off % f->erase_unit || len % f->erase_unit || off > f->size || len > f->size - off)
 		return DFU_FLASH_RANGE;
 	memset(f->mem + off, 0xff, len);
+	if (f->stuck_at >= off && f->stuck_at - off < len) {
+		f->mem[f->stuck_at] = 0xfe;
+		f->stuck_at = UINT32_MAX; /* one-shot */
+	}
 	f->erases += len / f->erase_unit;
 	*cost_us += f->timing.erase_us * (len / f->erase_unit);
 	return 0;

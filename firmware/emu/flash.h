@@ -33,6 +33,8 @@ struct emu_flash {
 	uint32_t fail_program_at;
 	/* reads of this byte return it with bit 0 flipped (UINT32_MAX: off) */
 	uint32_t corrupt_read_at;
+	/* the next erase that covers this byte leaves it at 0xfe: a worn cell (UINT32_MAX: off) */
+	uint32_t stuck_at;
 	uint64_t erases, programs, bytes_programmed;
 };
 

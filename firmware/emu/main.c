@@ -264,10 +264,11 @@ static void do_action(struct emu *e, unsigned i)
 		schedule(e, i, false, e->replug_ms);
 		break;
 	case EMU_ACT_DISCONNECT:
-		/* the cable: the board keeps power; a USB reset puts the core back to idle */
+		/* the cable: the board keeps power; the re-plug is a USB reset (errUSBR if a
+		 * transfer was cut) */
 		unplug(e, i);
 		if (b->mode == EMU_MODE_DFU)
-			emu_board_enter_dfu(b);
+			dfu_dev_bus_reset(&b->dev);
 		schedule(e, i, false, e->replug_ms);
 		break;
 	case EMU_ACT_POWER_CUT:
@@ -629,10 +630,10 @@ static void ctl_command(struct emu *e, char *line, char *out, size_t cap)
 
 		if (!ok || (need2 && (argc != 5 || a >= DFUMGR_N_IMAGES)) ||
 		    (!strcmp(argv[2], "stall") && argc != 4)) {
-			snprintf(
-			    out, cap,
-			    "{\"error\": \"usage: fault BOARD disconnect|power-cut|"
-			    "program-error|corrupt-read|wrong-digest ALT N | stall N | clear\"}");
+			snprintf(out, cap,
+				 "{\"error\": \"usage: fault BOARD disconnect|power-cut|"
+				 "program-error|corrupt-read|bad-erase|wrong-digest ALT N | stall "
+				 "N | clear\"}");
 			return;
 		}
 		if (!strcmp(argv[2], "disconnect")) {
@@ -659,6 +660,7 @@ static void ctl_command(struct emu *e, char *line, char *out, size_t cap)
 			memset(b->fault.wrong_digest, 0, sizeof(b->fault.wrong_digest));
 			b->internal.fail_program_at = b->qspi.fail_program_at = UINT32_MAX;
 			b->internal.corrupt_read_at = b->qspi.corrupt_read_at = UINT32_MAX;
+			b->internal.stuck_at = b->qspi.stuck_at = UINT32_MAX;
 		} else {
 			snprintf(out, cap, "{\"error\": \"unknown fault %s\"}", argv[2]);
 			return;

@@ -165,7 +165,10 @@ try:
     check(gone, "disconnect fault drops the link mid-download")
     wait_devlist(port, lambda ds: any(x["busid"] == "1-1" for x in ds))
     d = Device(port, "1-1")
-    check(getstatus(d)[2] == 2, "after re-plug: DFU mode, dfuIDLE")
+    st = getstatus(d)
+    check(st[0] == 0x0C and st[2] == 10, "after re-plug: the cut transfer is reported (errUSBR, dfuERROR)")
+    d.control(0x21, 4, 0, 0, b"")
+    check(getstatus(d)[2] == 2, "CLRSTATUS -> dfuIDLE")
 
     # wrong-digest fault: the next digest of alt 1 is wrong, the one after is right
     ctlcmd("fault", "NRF5340-EMU-0001", "wrong-digest", "1", "1")

@@ -205,7 +205,7 @@ static int op_control(void *t, struct dfumgr_ctx *ctx, uint8_t type, uint8_t req
 		break;
 	case EMU_ACT_DISCONNECT:
 		if (lb->b.mode == EMU_MODE_DFU)
-			emu_board_enter_dfu(&lb->b);
+			dfu_dev_bus_reset(&lb->b.dev);
 		unplug(l, lb, false);
 		break;
 	case EMU_ACT_POWER_CUT:

@@ -9,6 +9,7 @@
 #include "testutil.h"
 #include "dfu_dev.h"
 #include "dfumgr/crypto.h"
+#include "dfumgr/image.h"
 
 struct ram {
 	uint8_t *mem[DFU_AREA_COUNT];
@@ -16,7 +17,9 @@ struct ram {
 	uint32_t erase_cost_us, program_cost_us; /* per call */
 	int fail_erase, fail_program;            /* 1: next call fails */
 	bool corrupt_program;                    /* program a flipped bit (bad cell) */
-	int fail_program_after;                  /* >0: that many programs succeed, then fail */
+	bool stuck_erase;                        /* erase leaves byte 0 of the unit at 0xfe */
+	bool fail_read;
+	int fail_program_after; /* >0: that many programs succeed, then fail */
 	struct dfumgr_sha256 *h;
 	int detached, rebooted, erases;
 };
@@ -31,6 +34,8 @@ static int ram_erase(void *u, enum dfu_area a, uint32_t off, uint32_t len, uint3
 	}
 	assert_true(off + len <= r->size[a]);
 	memset(r->mem[a] + off, 0xff, len);
+	if (r->stuck_erase)
+		r->mem[a][off] = 0xfe;
 	*cost += r->erase_cost_us;
 	r->erases++;
 	return 0;
@@ -60,6 +65,8 @@ static int ram_read(void *u, enum dfu_area a, uint32_t off, uint8_t *d, uint32_t
 
 	if (off + len > r->size[a])
 		return DFU_FLASH_RANGE;
+	if (r->fail_read)
+		return DFU_FLASH_READ_FAILED;
 	memcpy(d, r->mem[a] + off, len);
 	return 0;
 }
@@ -207,19 +214,18 @@ static void download(struct fx *f, uint8_t alt, const uint8_t *data, size_t n)
 }
 
 /* A fake MCUboot image of n bytes (header magic + version) so slots count as written. */
+/* A real (unsigned) MCUboot image of exactly n bytes, version major.3.0+4. */
 static uint8_t *fake_image(size_t n, uint8_t seed, uint8_t major)
 {
-	uint8_t *p = pattern(n, seed);
+	struct dfumgr_image_build_opts o = {.header_size = 0x200, .pad_header = true};
+	uint8_t *payload = pattern(n - 0x200 - 0x28, seed), *img = NULL;
+	size_t size = 0;
 
-	p[0] = 0x3d, p[1] = 0xb8, p[2] = 0xf3, p[3] = 0x96;
-	memset(p + 8, 0, 8);
-	p[8] = 0x00, p[9] = 0x02; /* hdr 0x200 */
-	p[12] = (uint8_t)(n - 0x200), p[13] = (uint8_t)((n - 0x200) >> 8);
-	p[14] = (uint8_t)((n - 0x200) >> 16), p[15] = 0;
-	p[20] = major, p[21] = 3, p[22] = 0, p[23] = 0;
-	memset(p + 24, 0, 4);
-	p[24] = 4;
-	return p;
+	o.version = (struct dfumgr_image_version){major, 3, 0, 4};
+	assert_int_equal(dfumgr_image_build(NULL, payload, n - 0x200 - 0x28, &o, &img, &size), 0);
+	assert_int_equal(size, n);
+	free(payload);
+	return img;
 }
 
 static void test_runtime_mode(void **state)
@@ -618,10 +624,16 @@ static void test_info_digest_commit(void **state)
 	assert_int_equal(f->dev.slot_state[1], DFUMGR_SLOT_PENDING);
 
 	/* a new download over a pending slot first erases the stale trailer */
-	download(f, 1, img1, 4096);
+	assert_int_equal(dfu_dev_set_alt(&f->dev, 1), 0);
+	dnload_block(f, 0, img1, 4096);
 	assert_false(trailer_magic(f, DFU_AREA_IMG1_SECONDARY));
-	assert_int_equal(f->dev.slot_state[1], DFUMGR_SLOT_WRITTEN);
+	assert_int_equal(f->dev.slot_state[1], DFUMGR_SLOT_EMPTY);
+	/* ... and ending it early is errNOTDONE: the header declares more */
+	assert_int_equal(req(f, 0x21, DFU_DNLOAD, 1, 0), 0);
+	expect_state(f, DFU_STATE_ERROR, DFU_STATUS_ERR_NOTDONE);
+	req(f, 0x21, DFU_CLRSTATUS, 0, 0);
 	download(f, 1, img1, len[1]);
+	assert_int_equal(f->dev.slot_state[1], DFUMGR_SLOT_WRITTEN);
 
 	/* permanent: image_ok set too */
 	assert_int_equal(commit(f, len, sha, DFUMGR_COMMIT_F_PERMANENT), 0);
@@ -677,6 +689,71 @@ static void test_commit_flash_failure_marks_neither_or_only_image0(void **state)
 	fx_free(f);
 }
 
+static void test_more_statuses(void **state)
+{
+	struct fx *f = fx_new(true);
+	uint8_t *img = fake_image(12000, 9, 2);
+	uint8_t hdr[64];
+
+	(void)state;
+	dfu_dev_set_alt(&f->dev, 0);
+	/* errFILE: the image's own SHA256 TLV does not match its bytes */
+	img[0x300] ^= 1;
+	dnload_block(f, 0, img, 4096);
+	dnload_block(f, 1, img + 4096, 4096);
+	dnload_block(f, 2, img + 8192, 12000 - 8192);
+	assert_int_equal(req(f, 0x21, DFU_DNLOAD, 3, 0), 0);
+	expect_state(f, DFU_STATE_ERROR, DFU_STATUS_ERR_FILE);
+	req(f, 0x21, DFU_CLRSTATUS, 0, 0);
+	img[0x300] ^= 1;
+	/* errTARGET: a header that cannot fit this slot */
+	memcpy(hdr, img, sizeof(hdr));
+	hdr[14] = 0x10; /* img_size ~1 MiB > 64 KiB slot */
+	memcpy(f->buf, hdr, sizeof(hdr));
+	assert_int_equal(req(f, 0x21, DFU_DNLOAD, 0, sizeof(hdr)), 0);
+	expect_state(f, DFU_STATE_ERROR, DFU_STATUS_ERR_TARGET);
+	req(f, 0x21, DFU_CLRSTATUS, 0, 0);
+	/* errCHECK_ERASED: an erase that leaves a programmed bit */
+	f->ram.stuck_erase = true;
+	memcpy(f->buf, img, 4096);
+	assert_int_equal(req(f, 0x21, DFU_DNLOAD, 0, 4096), 0);
+	expect_state(f, DFU_STATE_ERROR, DFU_STATUS_ERR_CHECK_ERASED);
+	req(f, 0x21, DFU_CLRSTATUS, 0, 0);
+	f->ram.stuck_erase = false;
+	/* errUSBR: a bus reset in the middle of a download */
+	dnload_block(f, 0, img, 4096);
+	dfu_dev_bus_reset(&f->dev);
+	expect_state(f, DFU_STATE_ERROR, DFU_STATUS_ERR_USBR);
+	req(f, 0x21, DFU_CLRSTATUS, 0, 0);
+	dfu_dev_bus_reset(&f->dev); /* idle: nothing lost */
+	expect_state(f, DFU_STATE_IDLE, DFU_STATUS_OK);
+	/* errUNKNOWN: flash that cannot be read during an upload */
+	f->ram.fail_read = true;
+	assert_int_equal(req(f, 0xa1, DFU_UPLOAD, 0, 64), DFU_DEV_STALL);
+	expect_state(f, DFU_STATE_ERROR, DFU_STATUS_ERR_UNKNOWN);
+	req(f, 0x21, DFU_CLRSTATUS, 0, 0);
+	f->ram.fail_read = false;
+	/* errVENDOR: a download while a commit re-hashes the slots */
+	download(f, 0, img, 12000);
+	download(f, 1, img, 12000);
+	{
+		uint32_t len[2] = {12000, 12000};
+		uint8_t sha[2][32];
+
+		dfumgr_sha256(img, 12000, sha[0]);
+		dfumgr_sha256(img, 12000, sha[1]);
+		assert_int_equal(commit(f, len, (const uint8_t(*)[32])sha, 0), 0);
+		assert_int_equal(f->dev.commit_state, DFUMGR_COMMIT_CHECKING);
+		memcpy(f->buf, img, 64);
+		assert_int_equal(req(f, 0x21, DFU_DNLOAD, 0, 64), DFU_DEV_STALL);
+		expect_state(f, DFU_STATE_ERROR, DFU_STATUS_ERR_VENDOR);
+		req(f, 0x21, DFU_CLRSTATUS, 0, 0);
+		assert_int_equal(commit_wait(f), DFUMGR_COMMIT_DONE);
+	}
+	free(img);
+	fx_free(f);
+}
+
 static void test_names(void **state)
 {
 	(void)state;
@@ -695,6 +772,7 @@ int main(void)
 	    cmocka_unit_test(test_flash_errors),
 	    cmocka_unit_test(test_info_digest_commit),
 	    cmocka_unit_test(test_commit_flash_failure_marks_neither_or_only_image0),
+	    cmocka_unit_test(test_more_statuses),
 	    cmocka_unit_test(test_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -400,24 +400,30 @@ static void test_dfu_engine_download_upload_and_errors(void **state)
 	assert_int_equal(st, DFU_STATE_IDLE);
 	/* COMMIT with a digest that is not what the slots hold: refused, image named */
 	{
-		uint32_t len[2] = {50000, 50000};
+		struct dfumgr_bundle *bu = bundle(f, "2.0.0+1", 30000, 40000, 0);
+		const struct dfumgr_image *i0 = dfumgr_bundle_image(bu, 0);
+		const struct dfumgr_image *i1 = dfumgr_bundle_image(bu, 1);
+		uint32_t len[2] = {(uint32_t)i0->size, (uint32_t)i1->size};
 		uint8_t sha[2][32] = {{0}};
 		int bad = -1;
 
-		/* the device commits only slots that hold an MCUboot header */
-		data[0] = 0x3d, data[1] = 0xb8, data[2] = 0xf3, data[3] = 0x96;
-		assert_int_equal(dfumgr_dfu_download(dev, 0, data, 50000, NULL), 0);
-		assert_int_equal(dfumgr_dfu_download(dev, 1, data, 50000, NULL), 0);
-		dfumgr_sha256(data, 50000, sha[0]);
+		assert_int_equal(dfumgr_dfu_download(dev, 0, i0->buf, i0->size, NULL), 0);
+		assert_int_equal(dfumgr_dfu_download(dev, 1, i1->buf, i1->size, NULL), 0);
+		dfumgr_sha256(i0->buf, i0->size, sha[0]);
 		assert_int_equal(
 		    dfumgr_shim_commit(dev, len, (const uint8_t(*)[32])sha, false, &bad),
 		    -DFUMGR_E_MISMATCH);
 		assert_int_equal(bad, 1);
 		assert_non_null(strstr(dfumgr_ctx_errmsg(f->ctx), "neither image was marked"));
-		dfumgr_sha256(data, 50000, sha[1]);
+		dfumgr_sha256(i1->buf, i1->size, sha[1]);
 		assert_int_equal(
 		    dfumgr_shim_commit(dev, len, (const uint8_t(*)[32])sha, false, &bad), 0);
 		assert_int_equal(f->loop->boards[0].b.dev.slot_state[1], DFUMGR_SLOT_PENDING);
+		/* a truncated image: the device says errNOTDONE at the end of the download */
+		assert_int_equal(dfumgr_dfu_download(dev, 1, i1->buf, i1->size - 100, NULL),
+				 -DFUMGR_E_DFU_STATUS);
+		assert_non_null(strstr(dfumgr_ctx_errmsg(f->ctx), "errNOTDONE"));
+		dfumgr_bundle_free(bu);
 	}
 	/* cancellation */
 	{
