@@ -119,12 +119,8 @@ static int join(struct dfumgr_ctx *ctx, char out[static PATH_MAX], const char *d
 static int read_at(struct dfumgr_ctx *ctx, int dfd, const char *name, const char *show, size_t max,
 		   int64_t expect_size, uint8_t **ret_buf, size_t *ret_size)
 {
-	struct stat st;
-	uint8_t *buf = NULL;
-	size_t done = 0, size;
-	int fd, rc;
+	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 
-	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ELOOP)
 			return dfumgr_fail(ctx, DFUMGR_E_UNSAFE_PATH,
@@ -135,57 +131,7 @@ static int read_at(struct dfumgr_ctx *ctx, int dfd, const char *name, const char
 		return dfumgr_fail(ctx, dfumgr_errno_to_err(errno), "%s: %s", show,
 				   errno == ENOENT ? "missing" : strerror(errno));
 	}
-	if (fstat(fd, &st) < 0) {
-		rc = dfumgr_fail(ctx, DFUMGR_E_IO, "%s: cannot stat: %s", show, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		rc = dfumgr_fail(ctx, DFUMGR_E_FORMAT, "%s: not a regular file", show);
-		goto out;
-	}
-	if ((uint64_t)st.st_size > max) {
-		rc = dfumgr_fail(ctx, DFUMGR_E_TOOBIG, "%s: %lld bytes, more than the limit of %zu",
-				 show, (long long)st.st_size, max);
-		goto out;
-	}
-	if (expect_size >= 0 && st.st_size != expect_size) {
-		rc = dfumgr_fail(ctx, DFUMGR_E_MISMATCH,
-				 "%s: %lld bytes, but the manifest says %lld", show,
-				 (long long)st.st_size, (long long)expect_size);
-		goto out;
-	}
-	size = (size_t)st.st_size;
-	/* +1 so that an empty file still gets a valid pointer */
-	buf = malloc(size + 1);
-	if (!buf) {
-		rc = dfumgr_fail(ctx, DFUMGR_E_NOMEM, "%s: out of memory", show);
-		goto out;
-	}
-	while (done < size) {
-		ssize_t n = read(fd, buf + done, size - done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = dfumgr_fail(ctx, DFUMGR_E_IO, "%s: read failed at byte %zu: %s", show,
-					 done, strerror(errno));
-			goto out;
-		}
-		if (n == 0) {
-			rc = dfumgr_fail(ctx, DFUMGR_E_IO, "%s: shrank to %zu bytes while reading",
-					 show, done);
-			goto out;
-		}
-		done += (size_t)n;
-	}
-	*ret_buf = buf;
-	*ret_size = size;
-	buf = NULL;
-	rc = 0;
-out:
-	free(buf);
-	close(fd);
-	return rc;
+	return dfumgr_file_read_fd(ctx, fd, show, max, expect_size, ret_buf, ret_size);
 }
 
 /* ---- checks shared by open and write ---- */

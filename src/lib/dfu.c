@@ -254,6 +254,22 @@ static int wait_done(struct dfumgr_dev *dev, uint8_t alt, size_t block, size_t o
 	}
 }
 
+/* What a download and an upload both start with: the capability, the alt, dfuIDLE. */
+static int begin_transfer(struct dfumgr_dev *dev, uint8_t alt, uint8_t attribute, const char *what)
+{
+	int rc;
+
+	if (dev->info.has_func && !(dev->info.func.attributes & attribute))
+		return dfumgr_fail(dev->ctx, DFUMGR_E_UNSUPPORTED,
+				   "the device does not support %s (its functional descriptor says "
+				   "so)",
+				   what);
+	rc = dfumgr_dev_set_alt(dev, alt);
+	if (rc < 0)
+		return rc;
+	return dfumgr_dfu_to_idle(dev);
+}
+
 DFUMGR_EXPORT int dfumgr_dfu_download(struct dfumgr_dev *dev, uint8_t alt, const uint8_t *data,
 				      size_t size, const struct dfumgr_transfer_opts *o)
 {
@@ -266,14 +282,8 @@ DFUMGR_EXPORT int dfumgr_dfu_download(struct dfumgr_dev *dev, uint8_t alt, const
 
 	if (!dev || (!data && size))
 		return -DFUMGR_E_INVAL;
-	if (dev->info.has_func && !(dev->info.func.attributes & DFU_ATTR_CAN_DNLOAD))
-		return dfumgr_fail(dev->ctx, DFUMGR_E_UNSUPPORTED,
-				   "the device does not support download (bitCanDnload is 0)");
 	ts = transfer_size(dev, o);
-	rc = dfumgr_dev_set_alt(dev, alt);
-	if (rc < 0)
-		return rc;
-	rc = dfumgr_dfu_to_idle(dev);
+	rc = begin_transfer(dev, alt, DFU_ATTR_CAN_DNLOAD, "download (bitCanDnload)");
 	if (rc < 0)
 		return rc;
 	block = malloc(ts);
@@ -331,14 +341,8 @@ DFUMGR_EXPORT int dfumgr_dfu_upload(struct dfumgr_dev *dev, uint8_t alt, size_t 
 
 	if (!dev || !ret_data || !ret_size)
 		return -DFUMGR_E_INVAL;
-	if (dev->info.has_func && !(dev->info.func.attributes & DFU_ATTR_CAN_UPLOAD))
-		return dfumgr_fail(dev->ctx, DFUMGR_E_UNSUPPORTED,
-				   "the device does not support upload (bitCanUpload is 0)");
 	ts = transfer_size(dev, o);
-	rc = dfumgr_dev_set_alt(dev, alt);
-	if (rc < 0)
-		return rc;
-	rc = dfumgr_dfu_to_idle(dev);
+	rc = begin_transfer(dev, alt, DFU_ATTR_CAN_UPLOAD, "upload (bitCanUpload)");
 	if (rc < 0)
 		return rc;
 	for (uint16_t n = 0;; n++) {

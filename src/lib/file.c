@@ -10,13 +10,71 @@
 
 #include "internal.h"
 
-DFUMGR_EXPORT int dfumgr_file_read(struct dfumgr_ctx *ctx, const char *path, size_t max_size,
-				   uint8_t **ret_buf, size_t *ret_size)
+int dfumgr_file_read_fd(struct dfumgr_ctx *ctx, int fd, const char *show, size_t max_size,
+			int64_t expect_size, uint8_t **ret_buf, size_t *ret_size)
 {
 	struct stat st;
 	uint8_t *buf = NULL;
-	size_t done = 0;
-	int fd, rc;
+	size_t done = 0, size;
+	int rc;
+
+	if (fstat(fd, &st) < 0) {
+		rc = dfumgr_fail(ctx, DFUMGR_E_IO, "%s: cannot stat: %s", show, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = dfumgr_fail(ctx, DFUMGR_E_FORMAT, "%s: not a regular file", show);
+		goto out;
+	}
+	if ((uint64_t)st.st_size > max_size) {
+		rc = dfumgr_fail(ctx, DFUMGR_E_TOOBIG, "%s: %lld bytes, more than the limit of %zu",
+				 show, (long long)st.st_size, max_size);
+		goto out;
+	}
+	if (expect_size >= 0 && st.st_size != expect_size) {
+		rc = dfumgr_fail(ctx, DFUMGR_E_MISMATCH,
+				 "%s: %lld bytes, but the manifest says %lld", show,
+				 (long long)st.st_size, (long long)expect_size);
+		goto out;
+	}
+	size = (size_t)st.st_size;
+	/* +1 so that an empty file still gets a valid pointer */
+	buf = malloc(size + 1);
+	if (!buf) {
+		rc = dfumgr_fail(ctx, DFUMGR_E_NOMEM, "%s: out of memory", show);
+		goto out;
+	}
+	while (done < size) {
+		ssize_t n = read(fd, buf + done, size - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = dfumgr_fail(ctx, DFUMGR_E_IO, "%s: read failed at byte %zu: %s", show,
+					 done, strerror(errno));
+			goto out;
+		}
+		if (n == 0) {
+			rc = dfumgr_fail(ctx, DFUMGR_E_IO, "%s: shrank to %zu bytes while reading",
+					 show, done);
+			goto out;
+		}
+		done += (size_t)n;
+	}
+	*ret_buf = buf;
+	*ret_size = size;
+	buf = NULL;
+	rc = 0;
+out:
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+DFUMGR_EXPORT int dfumgr_file_read(struct dfumgr_ctx *ctx, const char *path, size_t max_size,
+				   uint8_t **ret_buf, size_t *ret_size)
+{
+	int fd;
 
 	if (!path || !ret_buf || !ret_size)
 		return dfumgr_fail(ctx, DFUMGR_E_INVAL, "dfumgr_file_read: NULL argument");
@@ -24,47 +82,7 @@ DFUMGR_EXPORT int dfumgr_file_read(struct dfumgr_ctx *ctx, const char *path, siz
 	if (fd < 0)
 		return dfumgr_fail(ctx, dfumgr_errno_to_err(errno), "%s: cannot open: %s", path,
 				   strerror(errno));
-	if (fstat(fd, &st) < 0) {
-		rc = dfumgr_fail(ctx, DFUMGR_E_IO, "%s: cannot stat: %s", path, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		rc = dfumgr_fail(ctx, DFUMGR_E_FORMAT, "%s: not a regular file", path);
-		goto out;
-	}
-	if ((uint64_t)st.st_size > max_size) {
-		rc = dfumgr_fail(ctx, DFUMGR_E_TOOBIG, "%s: %lld bytes, more than the limit of %zu",
-				 path, (long long)st.st_size, max_size);
-		goto out;
-	}
-	/* +1 so that an empty file still gets a valid pointer */
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		rc = dfumgr_fail(ctx, DFUMGR_E_NOMEM, "%s: out of memory", path);
-		goto out;
-	}
-	while (done < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + done, (size_t)st.st_size - done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = dfumgr_fail(ctx, DFUMGR_E_IO, "%s: read failed at byte %zu: %s", path,
-					 done, strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break; /* shrank while reading: take what is there */
-		done += (size_t)n;
-	}
-	*ret_buf = buf;
-	*ret_size = done;
-	buf = NULL;
-	rc = 0;
-out:
-	free(buf);
-	close(fd);
-	return rc;
+	return dfumgr_file_read_fd(ctx, fd, path, max_size, -1, ret_buf, ret_size);
 }
 
 static int fsync_dir_of(const char *path)

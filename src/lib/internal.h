@@ -56,6 +56,13 @@ static inline void put_le32(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t)(v >> 24);
 }
 
+/*
+ * Reads the whole regular file open on fd (and closes fd): at most max_size bytes, exactly
+ * expect_size when >= 0 (-DFUMGR_E_MISMATCH). show names the file in messages.
+ */
+int dfumgr_file_read_fd(struct dfumgr_ctx *ctx, int fd, const char *show, size_t max_size,
+			int64_t expect_size, uint8_t **ret_buf, size_t *ret_size);
+
 /* Lower-case hex of n bytes into out (2n+1 bytes, NUL-terminated). */
 void dfumgr_hex(const uint8_t *in, size_t n, char *out);
 /* Parses exactly 2n hex digits; returns 0 or -1. */
