@@ -1,0 +1,265 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""The shim's Zephyr glue end to end on native_posix_64: the real legacy USB device stack, our
+DFU class (src/usb_dfu.c), flash_area on the flash simulator, TinyCrypt, and MCUboot's bootutil
+confirming images, driven over Zephyr's USB/IP device driver (TCP 127.0.0.1:3240) by
+tests/emu/usbip_client.py.
+
+That driver has limits the test works around: it answers a STALL like an empty success (so
+refusals are checked through their effects: GETSTATUS, GET_INTERFACE, GET_INFO's last_error),
+it takes at most 64 bytes of OUT data per control transfer (so downloads use 64-byte blocks and
+COMMIT, 76 bytes, is left to the core's unit tests), and it cannot leave and rejoin the bus (so
+runtime and DFU mode are two builds, two processes).
+
+usage: native_usbip.py RUNTIME_EXE DFU_EXE DFU_MGR WORKDIR
+"""
+import hashlib
+import os
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../../../tests/emu"))
+from usbip_client import Device, Gone  # noqa: E402
+
+RUNTIME_EXE, DFU_EXE, DFUMGR, WORK = sys.argv[1:5]
+PORT = 3240  # fixed in Zephyr's driver
+QSPI = 0x100000  # "QSPI" base on the simulated flash (boards/native_posix_64.overlay)
+SLOT = {  # (primary, secondary) offsets and size per image, as in wire.h
+    0: (0x00C000, QSPI + 0x000000, 0x0E0000),
+    1: (QSPI + 0x120000, QSPI + 0x490000, 0x370000),
+}
+MAGIC = bytes.fromhex("77c295f360d2ef7f3552500f2cb67980")
+PASS = FAIL = 0
+
+
+def check(cond, what):
+    global PASS, FAIL
+    PASS, FAIL = (PASS + 1, FAIL) if cond else (PASS, FAIL + 1)
+    print(("ok   - " if cond else "FAIL - ") + what, flush=True)
+    return cond
+
+
+def pack(version, sizes, out):
+    """A bundle of two small payloads made by dfu-mgr pack (image 0 depends on image 1)."""
+    os.makedirs(WORK, exist_ok=True)
+    paths = []
+    for i, n in enumerate(sizes):
+        p = os.path.join(WORK, "payload%d-%s.bin" % (i, version))
+        with open(p, "wb") as f:
+            f.write(hashlib.shake_256(b"%d %s" % (i, version.encode())).digest(n))
+        paths.append(p)
+    subprocess.run([DFUMGR, "pack", "--version", version, "--internal", paths[0], "--qspi",
+                    paths[1], "-o", out], check=True, stdout=subprocess.DEVNULL)
+    return [open(os.path.join(out, n), "rb").read() for n in ("internal.bin", "qspi.bin")]
+
+
+def flash_new(path, primaries):
+    """Erased 9 MiB flash with both primaries holding images just test-swapped by MCUboot."""
+    flash = bytearray(b"\xff" * 0x900000)
+    for i, img in enumerate(primaries):
+        base, _, size = SLOT[i]
+        flash[base:base + len(img)] = img
+        end = base + size
+        flash[end - 16:end] = MAGIC        # magic
+        flash[end - 32] = 0x01             # copy_done
+        flash[end - 40] = i << 4 | 2       # swap_info: test
+    with open(path, "wb") as f:
+        f.write(flash)
+
+
+def image_ok(path, i):
+    base, _, size = SLOT[i]
+    with open(path, "rb") as f:
+        f.seek(base + size - 24)
+        return f.read(1)[0]
+
+
+def spawn(exe, flash):
+    return subprocess.Popen([exe, "-flash=" + flash, "-rt-ratio=10", "-no-color"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def start(exe, flash):
+    p = spawn(exe, flash)
+    end = time.time() + 10
+    while time.time() < end:
+        try:
+            d = Device(PORT, "1-1")
+            d.control(0x00, 9, 1, 0, b"")  # SET_CONFIGURATION 1, as every host does first
+            return p, d
+        except (ConnectionRefusedError, Gone, OSError):
+            time.sleep(0.1)
+    p.kill()
+    raise SystemExit("the native shim never served USB/IP: " + p.stdout.read())
+
+
+def stop(p):
+    if p.poll() is None:
+        p.terminate()  # native_posix exits cleanly on SIGTERM, flushing its output
+    try:
+        return p.communicate(timeout=5)[0]
+    except subprocess.TimeoutExpired:
+        p.kill()
+        return p.communicate()[0]
+
+
+def get_info(d):
+    b = d.control(0xC1, 0x40, 0, 0, 84)
+    info = {"proto": b[0], "n": b[1], "err": b[2], "commit": b[3],
+            "serial": b[4:28].rstrip(b"\0").decode(), "img": []}
+    for i in range(2):
+        p = b[28 + 28 * i:56 + 28 * i]
+        maj, mnr, rev, build, size, unit, written, up = struct.unpack("<BBHIIIII", p[4:28])
+        info["img"].append({"state": p[0], "valid": p[1] & 1, "version": (maj, mnr, rev, build),
+                            "size": size, "unit": unit, "written": written})
+    return info
+
+
+def digest(d, alt, length):
+    d.control(0x41, 0x41, alt, 0, struct.pack("<I", length))
+    for _ in range(200):
+        r = d.control(0xC1, 0x42, alt, 0, 40)
+        if r[1] == 0:
+            return r[8:40]
+        time.sleep(0.02)
+    return None
+
+
+def getstatus(d):
+    s = d.control(0xA1, 3, 0, 0, 6)
+    return s[0], s[1] | s[2] << 8 | s[3] << 16, s[4]
+
+
+def download(d, data, block=64, on_block=None):
+    for n, off in enumerate(range(0, len(data), block)):
+        d.control(0x21, 1, n, 0, data[off:off + block])
+        st = getstatus(d)
+        if st[2] != 5:  # dfuDNLOAD-IDLE
+            return st
+        if on_block:
+            on_block(n)
+    d.control(0x21, 1, 0, 0, b"")
+    # DFU 1.1 §7, manifestation tolerant: dfuMANIFEST-SYNC -> dfuMANIFEST -> dfuIDLE
+    for _ in range(5):
+        st = getstatus(d)
+        if st[2] not in (6, 7):
+            break
+    return st
+
+
+try:
+    socket.create_connection(("127.0.0.1", PORT), timeout=1).close()
+    raise SystemExit("native_usbip: TCP port %d is in use (another USB/IP server?)" % PORT)
+except OSError:
+    pass
+
+# ---- runtime mode: descriptors, GET_INFO, read-back digest, confirm on boot, DETACH ----
+old = pack("1.2.3+4", (700, 1500), os.path.join(WORK, "b123"))
+flash = os.path.join(WORK, "flash.bin")
+flash_new(flash, old)
+p, d = start(RUNTIME_EXE, flash)
+dev = d.control(0x80, 6, 0x0100, 0, 18)
+check(dev[8:12] == bytes([0x15, 0x19, 0x00, 0x53]), "runtime: device descriptor 1915:5300")
+cfg = d.control(0x80, 6, 0x0200, 0, 255)
+check(len(cfg) == 27 and cfg[9 + 5:9 + 8] == bytes([0xFE, 1, 1]) and cfg[18:20] == b"\x09\x21"
+      and cfg[20] == 0x0F and struct.unpack("<H", cfg[23:25])[0] == 4096,
+      "runtime: one DFU runtime interface, functional descriptor (WillDetach, 4096)")
+serial = d.control(0x80, 6, 0x0303, 0x0409, 255)[2:].decode("utf-16-le")
+check(serial == "NRF5340-0000000000000000", "serial string (no hwinfo on native: zeros)")
+check(d.control(0x80, 6, 0x0304, 0x0409, 255)[2:].decode("utf-16-le") == "dfu-mgr runtime",
+      "string 4: runtime interface name")
+info = get_info(d)
+check(info["proto"] == 1 and info["n"] == 2 and info["serial"] == serial, "GET_INFO header")
+check([i["version"] for i in info["img"]] == [(1, 2, 3, 4)] * 2 and
+      all(i["valid"] for i in info["img"]), "GET_INFO: running versions from the primary slots")
+check([(i["size"], i["unit"], i["state"]) for i in info["img"]] ==
+      [(0xE0000, 4096, 0), (0x370000, 4096, 0)], "GET_INFO: slot sizes, 4 KiB units, empty")
+check(digest(d, 0x100, len(old[0])) == hashlib.sha256(old[0]).digest(),
+      "image 0 primary: SHA-256 read back via flash_area + TinyCrypt")
+check(digest(d, 0x101, len(old[1])) == hashlib.sha256(old[1]).digest(),
+      "image 1 primary: SHA-256 read back")
+check(d.control(0xC1, 0x7F, 0, 0, 84) == b"" and get_info(d)["err"] == 1,
+      "unknown vendor request refused (BAD_REQUEST)")
+check(d.control(0xC1, 0x40, 0, 1, 84) == b"", "vendor request to another interface refused")
+d.control(0x21, 1, 0, 0, b"x" * 16)
+check(getstatus(d)[2] == 0, "DNLOAD refused in runtime mode (still appIDLE)")
+check(image_ok(flash, 0) == 1 and image_ok(flash, 1) == 1,
+      "boot: self-test passed, dependency met, both images confirmed (image_ok)")
+d.control(0x21, 0, 1000, 0, b"")
+check(True, "DFU_DETACH answered")
+log = stop(p)
+check("pair confirmed" in log and "runtime mode" in log, "log: pair confirmed, runtime mode")
+
+# ---- an unmet dependency: nothing is confirmed, the application resets ----
+newer0 = pack("1.4.0+0", (800, 900), os.path.join(WORK, "b140"))[0]
+flash_new(flash, [newer0, old[1]])
+p = spawn(RUNTIME_EXE, flash)  # it resets before it enables USB
+try:
+    log = p.communicate(timeout=10)[0]  # CONFIG_DFUMGR_SHIM_REVERT_DELAY_MS at -rt-ratio=10
+except subprocess.TimeoutExpired:
+    log = stop(p)
+check(image_ok(flash, 0) == 0xFF and image_ok(flash, 1) == 0xFF,
+      "image 1 1.2.3 below image 0's dependency 1.4.0: neither image confirmed")
+check("does not meet image 0's dependency" in log and "reset in" in log and "Exiting" in log,
+      "the unconfirmed pair resets itself (sys_reboot) so MCUboot reverts")
+
+# ---- DFU mode: alt-settings, downloads, read-back, SET_INTERFACE refusal, REBOOT ----
+new = pack("1.3.0+7", (1000, 2100), os.path.join(WORK, "b130"))
+flash_new(flash, old)
+p, d = start(DFU_EXE, flash)
+cfg = d.control(0x80, 6, 0x0200, 0, 255)
+check(len(cfg) == 36 and cfg[12:14] == b"\x00\x00" and cfg[21] == 1 and cfg[9 + 7] == 2,
+      "DFU mode: interface 0 with alt-settings 0 and 1, protocol 2")
+check([d.control(0x80, 6, 0x0300 | i, 0x0409, 255)[2:].decode("utf-16-le") for i in (5, 6)] ==
+      ["image-0", "image-1"], "alt-setting names image-0, image-1")
+d.control(0x01, 11, 1, 0, b"")
+check(d.control(0x81, 10, 0, 0, 1) == b"\x01", "SET_INTERFACE alt 1 (image-1)")
+
+
+def try_switch(n):
+    if n == 3:
+        d.control(0x01, 11, 0, 0, b"")  # refused mid-download: a STALL on real USB
+
+
+st = download(d, new[1], on_block=try_switch)
+check(st[2] == 2 and st[0] == 0, "image 1 downloaded in 64-byte blocks, manifested, dfuIDLE")
+check(st[1] == 0, "bwPollTimeout 0: flash work is done inside the request")
+check(d.control(0x81, 10, 0, 0, 1) == b"\x01",
+      "SET_INTERFACE during the download was refused: still alt 1")
+up = b""
+while True:
+    chunk = d.control(0xA1, 2, 0, 0, 64)
+    up += chunk
+    if len(chunk) < 64:
+        break
+check(up == new[1], "UPLOAD of alt 1 returns what was written (%d bytes)" % len(up))
+d.control(0x01, 11, 0, 0, b"")
+check(d.control(0x81, 10, 0, 0, 1) == b"\x00", "SET_INTERFACE alt 0 when idle")
+st = download(d, new[0])
+check(st[2] == 2, "image 0 downloaded")
+info = get_info(d)
+check([(i["state"], i["written"]) for i in info["img"]] == [(1, len(new[0])), (1, len(new[1]))],
+      "GET_INFO: both secondaries written, byte counts")
+check(digest(d, 0, len(new[0])) == hashlib.sha256(new[0]).digest() and
+      digest(d, 1, len(new[1])) == hashlib.sha256(new[1]).digest(),
+      "DIGEST of both secondary slots, read back from flash, matches the bundle")
+with open(flash, "rb") as f:
+    raw = f.read()
+check(raw[SLOT[0][1]:SLOT[0][1] + len(new[0])] == new[0] and
+      raw[SLOT[1][1]:SLOT[1][1] + len(new[1])] == new[1],
+      "flash: images at the secondary slots of wire.h's map")
+check(raw[SLOT[1][1] + SLOT[1][2] - 4096:SLOT[1][1] + SLOT[1][2]] == b"\xff" * 4096,
+      "flash: the secondary's last sector (trailer) erased by the first block")
+d.control(0x41, 0x44, 0, 0, b"")
+try:
+    out = p.communicate(timeout=5)[0]
+except subprocess.TimeoutExpired:
+    out = stop(p)
+check(p.returncode is not None and "Rebooting" in out and "Exiting" in out,
+      "REBOOT answered, then sys_reboot")
+
+print("native_usbip: %d passed, %d failed" % (PASS, FAIL))
+sys.exit(1 if FAIL else 0)
