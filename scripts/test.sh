@@ -14,6 +14,14 @@ cmake -S . -B build -G Ninja -DCMAKE_C_COMPILER=gcc >/dev/null
 ninja -C build
 (cd build && ctest --output-on-failure -j"$JOBS") || status=1
 
+echo "== firmware: the nRF5340 DK application (Zephyr), its split, MCUboot, and the glue on native_posix"
+if [ -n "${ZEPHYR_BASE:-}" ] || [ -f ../shared/zephyr/zephyr-3.4.0-sparse.tar.xz ]; then
+	./scripts/install-deps.sh --firmware
+	DFUMGR_NATIVE_TEST=1 DFUMGR_BUILD_MCUBOOT=1 firmware/zephyr/build.sh || status=1
+else
+	echo "firmware: skipped (no Zephyr workspace: set ZEPHYR_BASE to build firmware/zephyr)"
+fi
+
 echo "== clang + ASan/UBSan + libFuzzer build"
 cmake -S . -B build-asan -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
 	-DDFUMGR_SANITIZE=ON -DDFUMGR_FUZZ=ON >/dev/null

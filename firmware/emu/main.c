@@ -301,6 +301,8 @@ static void boot_board(struct emu *e, unsigned i)
 
 /* ---- URB traffic ---- */
 
+static FILE *g_trace; /* DFUMGR_EMU_TRACE=FILE: one line per URB (arrival, reply, request) */
+
 static int handle_urb(struct emu *e, unsigned i, const struct usbip_cmd *c)
 {
 	struct emu_board *b = e->boards[i];
@@ -338,6 +340,9 @@ static int handle_urb(struct emu *e, unsigned i, const struct usbip_cmd *c)
 			actual = c->length;
 		}
 	}
+	if (g_trace)
+		fprintf(g_trace, "%" PRIu64 " %02x %02x %u %d\n", now_us(), c->setup[0],
+			c->setup[1], (unsigned)c->length, status);
 	usbip_encode_ret_submit(hdr, c, status, actual);
 	if (write_all(e->links[i].fd, hdr, sizeof(hdr)) < 0 ||
 	    (c->direction == USBIP_DIR_IN && actual &&
@@ -932,6 +937,10 @@ int main(int argc, char **argv)
 	}
 	for (int k = 0; k < MAX_CLIENTS; k++)
 		e->hs[k].fd = e->ctl[k].fd = -1;
+	if (getenv("DFUMGR_EMU_TRACE"))
+		g_trace = fopen(getenv("DFUMGR_EMU_TRACE"), "ae");
+	if (g_trace)
+		setvbuf(g_trace, NULL, _IOLBF, 0);
 	g_emu_for_signals = e;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);

@@ -11,14 +11,15 @@
 #include "dfumgr/elfsplit.h"
 #include "dfumgr/image.h"
 #include "dfumgr/manifest.h"
+#include "dfumgr/wire.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* Defaults: the partition map of ARCHITECTURE §3 (image 0 slot 0xe0000, image 1 slot 3 MiB). */
-#define DFUMGR_PACK_SLOT0_DEFAULT 0xe0000u
-#define DFUMGR_PACK_SLOT1_DEFAULT 0x300000u
+/* Defaults: the partition map of dfumgr/wire.h (image 0 slot 0xe0000, image 1 slot 0x370000). */
+#define DFUMGR_PACK_SLOT0_DEFAULT DFUMGR_IMG0_SLOT_SIZE
+#define DFUMGR_PACK_SLOT1_DEFAULT DFUMGR_IMG1_SLOT_SIZE
 #define DFUMGR_PACK_VID_DEFAULT   0x1915u /* Nordic Semiconductor */
 #define DFUMGR_PACK_PID_DEFAULT   0x5300u
 
@@ -34,6 +35,13 @@ struct dfumgr_pack_opts {
 	const char *release; /* NULL: the version without +build */
 	uint16_t vid, pid;   /* 0: the defaults above */
 	const char *file[2]; /* NULL: "internal.bin", "qspi.bin" */
+	/*
+	 * Where the MCUboot header goes. AUTO: into the payload when it starts with header_size
+	 * zero bytes (a Zephyr build with CONFIG_BOOTLOADER_MCUBOOT links its code after such a
+	 * gap at the slot start, as imgtool without --pad-header expects), else prepended
+	 * (imgtool --pad-header: code linked at slot + header_size).
+	 */
+	enum { DFUMGR_HEADER_AUTO = 0, DFUMGR_HEADER_PAD, DFUMGR_HEADER_IN_PAYLOAD } header_mode;
 };
 
 struct dfumgr_pack_result {

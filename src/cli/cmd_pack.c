@@ -31,7 +31,7 @@ static void pack_help(FILE *f)
 	    "      --release STR        release name in the manifest (default MAJOR.MINOR.REV)\n"
 	    "      --vid VID --pid PID  USB ids of the target (default 0x1915:0x5300)\n"
 	    "      --slot-size0 N       image 0 slot size (default 0xe0000)\n"
-	    "      --slot-size1 N       image 1 slot size (default 0x300000)\n"
+	    "      --slot-size1 N       image 1 slot size (default 0x370000)\n"
 	    "      --header-size N      MCUboot header size (default 0x200)\n"
 	    "      --align N            flash write size for the trailer (default 4)\n"
 	    "      --max-sectors N      MCUboot max sectors for the trailer (default 128)\n"
@@ -64,6 +64,8 @@ enum {
 	OPT_SECCNT,
 	OPT_NODEP,
 	OPT_SINGLE,
+	OPT_PAD_HEADER,
+	OPT_NO_PAD_HEADER,
 };
 
 static void print_result(struct cli *cli, const char *out, const struct dfumgr_pack_result *r,
@@ -151,6 +153,8 @@ int cmd_pack(struct cli *cli, int argc, char **argv)
 	    {"security-counter", required_argument, NULL, OPT_SECCNT},
 	    {"no-dependency", no_argument, NULL, OPT_NODEP},
 	    {"single", no_argument, NULL, OPT_SINGLE},
+	    {"pad-header", no_argument, NULL, OPT_PAD_HEADER},
+	    {"no-pad-header", no_argument, NULL, OPT_NO_PAD_HEADER},
 	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
@@ -236,6 +240,12 @@ int cmd_pack(struct cli *cli, int argc, char **argv)
 			break;
 		case OPT_SINGLE:
 			single = true;
+			break;
+		case OPT_PAD_HEADER:
+			po.header_mode = DFUMGR_HEADER_PAD;
+			break;
+		case OPT_NO_PAD_HEADER:
+			po.header_mode = DFUMGR_HEADER_IN_PAYLOAD;
 			break;
 		case 'j':
 			cli->json = true;

@@ -27,6 +27,20 @@ static struct dfumgr_slot_params slot_of(const struct dfumgr_pack_opts *o, int i
 	return p;
 }
 
+static bool pad_header(const struct dfumgr_pack_opts *o, const uint8_t *p, size_t n)
+{
+	size_t hdr = o->header_size ? o->header_size : DEFAULT_HEADER_SIZE;
+
+	if (o->header_mode != DFUMGR_HEADER_AUTO)
+		return o->header_mode == DFUMGR_HEADER_PAD;
+	if (n <= hdr)
+		return true;
+	for (size_t i = 0; i < hdr; i++)
+		if (p[i])
+			return true;
+	return false; /* the link left room for the header: use it */
+}
+
 static int fill_manifest(struct dfumgr_ctx *ctx, const struct dfumgr_pack_opts *o,
 			 struct dfumgr_pack_result *r)
 {
@@ -93,7 +107,7 @@ DFUMGR_EXPORT int dfumgr_pack_payloads(struct dfumgr_ctx *ctx, const uint8_t *in
 		struct dfumgr_image_build_opts b = {
 		    .version = opts->version,
 		    .header_size = opts->header_size ? opts->header_size : DEFAULT_HEADER_SIZE,
-		    .pad_header = true,
+		    .pad_header = pad_header(opts, payload[i], psize[i]),
 		    .key = opts->key,
 		    .slot = slot_of(opts, i),
 		    .has_sec_cnt = opts->has_sec_cnt,

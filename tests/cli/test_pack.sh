@@ -35,6 +35,18 @@ expect_rc 0 "sign an unsigned bundle"
 run verify-bundle --key "$D/key-A-pub.pem" "$T/u"
 expect_rc 0 "signed later, it verifies"
 
+# --- a payload that leaves room for the header (Zephyr's MCUboot link): the header goes there ---
+{ head -c 512 /dev/zero; cat "$D/payload-int.bin"; } >"$T/roomy.bin"
+run pack --version 2.3.0+4 --no-dependency -o "$T/r" --internal "$T/roomy.bin" --qspi "$D/extflash.bin"
+expect_rc 0 "pack a payload with room for the header"
+expect_true "the payload is not shifted: it stays at 0x200" cmp <(tail -c +513 "$T/r/internal.bin" | head -c 204813) "$D/payload-int.bin"
+expect_true "the header room keeps its zeros (imgtool without --pad-header)" cmp <(head -c 512 "$T/r/internal.bin" | tail -c 480) <(head -c 480 /dev/zero)
+run inspect "$T/r/internal.bin"
+expect_rc 0 "and the image parses and hashes"
+expect_out "payload        0x200..0x3220d (204813 bytes)" "img_size is the code only"
+run pack --version 2.3.0+4 --no-dependency --pad-header -o "$T/r2" --internal "$T/roomy.bin" --qspi "$D/extflash.bin"
+expect_true "--pad-header forces a prepended header" test "$(stat -c %s "$T/r2/internal.bin")" -gt "$(stat -c %s "$T/r/internal.bin")"
+
 # --- another key fails ---
 run keygen -o "$T/other.pem"
 expect_rc 0 "keygen"
