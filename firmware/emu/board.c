@@ -8,15 +8,9 @@
 #include <time.h>
 
 #include "board.h"
+#include "shim_desc.h"
 #include "dfumgr/crypto.h"
 #include "dfumgr/image.h"
-
-#define STRING_MANUFACTURER 1
-#define STRING_PRODUCT      2
-#define STRING_SERIAL       3
-#define STRING_RUNTIME      4
-#define STRING_ALT0         5
-#define STRING_ALT1         6
 
 /* ---- flash areas ---- */
 
@@ -113,6 +107,8 @@ static const struct dfu_dev_ops board_ops = {
     .detach = op_detach,
     .reboot = op_reboot,
 };
+
+static void build_descriptors(struct emu_board *b);
 
 /* ---- factory images ---- */
 
@@ -216,6 +212,7 @@ void emu_board_boot(struct emu_board *b, uint64_t now_us)
 	b->alt = 0;
 	memset(b->dl_bytes, 0, sizeof(b->dl_bytes));
 	dfu_dev_init(&b->dev, &board_ops, b, false, b->serial, NULL);
+	build_descriptors(b);
 }
 
 void emu_board_enter_dfu(struct emu_board *b)
@@ -224,125 +221,61 @@ void emu_board_enter_dfu(struct emu_board *b)
 	b->configuration = 0;
 	b->alt = 0;
 	dfu_dev_init(&b->dev, &board_ops, b, true, b->serial, NULL);
+	build_descriptors(b);
 }
 
 /* ---- USB descriptors ---- */
 
-static int put_device_desc(uint8_t *d)
+/*
+ * The descriptors come from the nRF5340 application's own builder (firmware/zephyr/src/
+ * shim_desc.c, Zephyr-free C), so that the emulated and the real board enumerate alike byte for
+ * byte. The blob holds the device descriptor, the configuration (interfaces + DFU functional
+ * descriptor), then every string descriptor in index order.
+ */
+static void build_descriptors(struct emu_board *b)
 {
-	static const uint8_t desc[18] = {
-	    18,
-	    1,
-	    0x00,
-	    0x02, /* USB 2.0, full speed only */
-	    0,
-	    0,
-	    0,
-	    64, /* class per interface, ep0 64 bytes */
-	    DFUMGR_USB_VID & 0xff,
-	    DFUMGR_USB_VID >> 8,
-	    DFUMGR_USB_PID & 0xff,
-	    DFUMGR_USB_PID >> 8,
-	    DFUMGR_USB_BCD & 0xff,
-	    DFUMGR_USB_BCD >> 8,
-	    STRING_MANUFACTURER,
-	    STRING_PRODUCT,
-	    STRING_SERIAL,
-	    1,
-	};
-	memcpy(d, desc, sizeof(desc));
-	return sizeof(desc);
+	b->desc_len = shim_desc_build(b->desc, sizeof(b->desc), b->mode == EMU_MODE_DFU, b->serial,
+				      &b->desc_layout);
 }
 
-static uint8_t *put_dfu_func(uint8_t *p)
-{
-	static const uint8_t func[DFU_FUNC_DESC_LEN] = {
-	    DFU_FUNC_DESC_LEN,
-	    DFU_FUNC_DESC_TYPE,
-	    DFU_ATTR_CAN_DNLOAD | DFU_ATTR_CAN_UPLOAD | DFU_ATTR_MANIFESTATION_TOLERANT |
-		DFU_ATTR_WILL_DETACH,
-	    DFUMGR_DETACH_TIMEOUT_MS & 0xff,
-	    DFUMGR_DETACH_TIMEOUT_MS >> 8,
-	    DFUMGR_TRANSFER_SIZE & 0xff,
-	    DFUMGR_TRANSFER_SIZE >> 8,
-	    DFU_VERSION_BCD & 0xff,
-	    DFU_VERSION_BCD >> 8,
-	};
-	memcpy(p, func, sizeof(func));
-	return p + sizeof(func);
-}
-
-/* The configuration descriptor of the current mode; returns its total length. */
 int emu_board_config_desc(const struct emu_board *b, uint8_t *d);
 int emu_board_config_desc(const struct emu_board *b, uint8_t *d)
 {
-	uint8_t *p = d + 9;
-	unsigned n_alts = b->mode == EMU_MODE_DFU ? DFUMGR_N_IMAGES : 1;
-	int total;
-
-	for (unsigned alt = 0; alt < n_alts; alt++) {
-		const uint8_t intf[9] = {
-		    9,
-		    4,
-		    0,
-		    (uint8_t)alt,
-		    0,
-		    DFU_CLASS,
-		    DFU_SUBCLASS,
-		    b->mode == EMU_MODE_DFU ? DFU_PROTOCOL_DFU_MODE : DFU_PROTOCOL_RUNTIME,
-		    (uint8_t)(b->mode == EMU_MODE_DFU ? STRING_ALT0 + alt : STRING_RUNTIME),
-		};
-		memcpy(p, intf, sizeof(intf));
-		p += sizeof(intf);
-	}
-	p = put_dfu_func(p);
-	total = (int)(p - d);
-	{
-		const uint8_t cfg[9] = {9,    2, (uint8_t)total, (uint8_t)(total >> 8), 1, 1, 0,
-					0x80, 50};
-		memcpy(d, cfg, sizeof(cfg));
-	}
-	return total;
+	if (b->desc_len <= 0)
+		return -1;
+	memcpy(d, b->desc + b->desc_layout.config_off, b->desc_layout.config_len);
+	return (int)b->desc_layout.config_len;
 }
 
-static int put_string(const struct emu_board *b, uint8_t index, uint8_t *d)
+/* Descriptor type 1 (device), 2 (configuration) or 3 (string index) out of the blob. */
+static int get_descriptor(struct emu_board *b, uint8_t type, uint8_t index, const uint8_t **ret)
 {
-	const char *s;
-	size_t n;
+	size_t off;
 
-	switch (index) {
-	case 0:
-		d[0] = 4, d[1] = 3, d[2] = 0x09, d[3] = 0x04; /* English (US) */
-		return 4;
-	case STRING_MANUFACTURER:
-		s = "Nordic Semiconductor";
-		break;
-	case STRING_PRODUCT:
-		s = "nRF5340 XIP app (dfu-mgr shim)";
-		break;
-	case STRING_SERIAL:
-		s = b->serial;
-		break;
-	case STRING_RUNTIME:
-		s = "dfu-mgr runtime";
-		break;
-	case STRING_ALT0:
-		s = "image-0";
-		break;
-	case STRING_ALT1:
-		s = "image-1";
-		break;
-	default:
+	if (b->desc_len <= 0)
+		build_descriptors(b); /* a board set up by hand (tests) */
+	if (b->desc_len <= 0)
 		return -1;
+	switch (type) {
+	case 1:
+		*ret = b->desc;
+		return b->desc[0];
+	case 2:
+		*ret = b->desc + b->desc_layout.config_off;
+		return (int)b->desc_layout.config_len;
+	case 3:
+		off = b->desc_layout.strings_off;
+		for (unsigned i = 0; off < (size_t)b->desc_len && b->desc[off]; i++) {
+			if (i == index) {
+				*ret = b->desc + off;
+				return b->desc[off];
+			}
+			off += b->desc[off];
+		}
+		return -1;
+	default:
+		return -1; /* no device qualifier: full speed only */
 	}
-	n = strlen(s);
-	d[0] = (uint8_t)(2 + 2 * n);
-	d[1] = 3;
-	for (size_t i = 0; i < n; i++) {
-		d[2 + 2 * i] = (uint8_t)s[i];
-		d[3 + 2 * i] = 0;
-	}
-	return d[0];
 }
 
 /* ---- control transfers ---- */
@@ -357,24 +290,12 @@ static uint64_t cpu_ns(void)
 
 static int standard_request(struct emu_board *b, const struct dfu_setup *s, uint8_t *data)
 {
-	uint8_t desc[256];
+	const uint8_t *desc = NULL;
 	int n;
 
 	switch (s->bRequest) {
 	case 6: /* GET_DESCRIPTOR */
-		switch (s->wValue >> 8) {
-		case 1:
-			n = put_device_desc(desc);
-			break;
-		case 2:
-			n = emu_board_config_desc(b, desc);
-			break;
-		case 3:
-			n = put_string(b, (uint8_t)s->wValue, desc);
-			break;
-		default:
-			return -1; /* no device qualifier: full speed only */
-		}
+		n = get_descriptor(b, (uint8_t)(s->wValue >> 8), (uint8_t)s->wValue, &desc);
 		if (n < 0)
 			return -1;
 		n = n < s->wLength ? n : s->wLength;

@@ -12,6 +12,7 @@
 
 #include "dfu_dev.h"
 #include "flash.h"
+#include "shim_desc.h"
 
 struct dfumgr_sha256;
 struct dfumgr_key;
@@ -66,6 +67,9 @@ struct emu_board {
 	uint64_t dl_bytes[DFUMGR_N_IMAGES]; /* downloaded since the board came up */
 	unsigned boots;
 	char last_boot[256];
+	uint8_t desc[SHIM_DESC_MAX]; /* this mode's descriptors (shim_desc.c's blob) */
+	int desc_len;
+	struct shim_desc_layout desc_layout;
 	uint64_t requests;
 	uint64_t request_ns; /* CPU time spent handling requests */
 };
