@@ -78,6 +78,10 @@ void jw_error(FILE *f, int rc, const char *message);
 struct dfumgr_keyring;
 int cli_load_keys(struct cli *cli, char **key_files, size_t n_files, char **key_dirs, size_t n_dirs,
 		  struct dfumgr_keyring **ret_ring);
+/* Those keys, or the default key directory; none at all is an error unless allow_unsigned. */
+int cli_trusted_keys(struct cli *cli, const char *cmd, char **key_files, size_t n_files,
+		     char **key_dirs, size_t n_dirs, bool allow_unsigned,
+		     struct dfumgr_keyring **ret_ring);
 
 /* Prints what dfumgr_bundle_open() checked: lines on a terminal, a "checks" array in JSON. */
 struct dfumgr_bundle_report;

@@ -375,6 +375,31 @@ static int show_bundle(struct cli *cli, const char *path, const struct inspect_o
 	return EXIT_OK;
 }
 
+/*
+ * The keys that commands which install or vouch for a bundle trust: --key files and --keys
+ * directories, else the default key directory; with none of those, only allow_unsigned lets the
+ * command go on (with an empty ring).
+ */
+int cli_trusted_keys(struct cli *cli, const char *cmd, char **key_files, size_t n_files,
+		     char **key_dirs, size_t n_dirs, bool allow_unsigned,
+		     struct dfumgr_keyring **ret_ring)
+{
+	char *def[1] = {(char *)DEFAULT_KEYDIR};
+	struct stat st;
+
+	if (n_files || n_dirs)
+		return cli_load_keys(cli, key_files, n_files, key_dirs, n_dirs, ret_ring);
+	if (stat(DEFAULT_KEYDIR, &st) == 0)
+		return cli_load_keys(cli, NULL, 0, def, 1, ret_ring);
+	if (!allow_unsigned)
+		return cli_usage_error(
+		    cli, cmd,
+		    "no trusted keys: give --key FILE or --keys DIR (the default "
+		    "%s does not exist)",
+		    DEFAULT_KEYDIR);
+	return cli_load_keys(cli, NULL, 0, NULL, 0, ret_ring);
+}
+
 /* Loads the trusted keys from --key files and --keys directories. */
 int cli_load_keys(struct cli *cli, char **key_files, size_t n_files, char **key_dirs, size_t n_dirs,
 		  struct dfumgr_keyring **ret_ring)

@@ -74,7 +74,6 @@ int cmd_verify_bundle(struct cli *cli, int argc, char **argv)
 	struct dfumgr_bundle *b = NULL;
 	char *key_files[16], *key_dirs[16];
 	size_t n_files = 0, n_dirs = 0;
-	struct stat st;
 	int c, rc;
 
 	optind = 1;
@@ -118,16 +117,8 @@ int cmd_verify_bundle(struct cli *cli, int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		return cli_usage_error(cli, "verify-bundle", "give exactly one BUNDLE directory");
-	if (!n_files && !n_dirs) {
-		if (stat(DEFAULT_KEYDIR, &st) != 0 && !(flags & DFUMGR_BUNDLE_ALLOW_UNSIGNED))
-			return cli_usage_error(cli, "verify-bundle",
-					       "no trusted keys: give --key FILE or --keys DIR "
-					       "(the default %s does not exist)",
-					       DEFAULT_KEYDIR);
-		if (stat(DEFAULT_KEYDIR, &st) == 0)
-			key_dirs[n_dirs++] = (char *)DEFAULT_KEYDIR;
-	}
-	rc = cli_load_keys(cli, key_files, n_files, key_dirs, n_dirs, &ring);
+	rc = cli_trusted_keys(cli, "verify-bundle", key_files, n_files, key_dirs, n_dirs,
+			      flags & DFUMGR_BUNDLE_ALLOW_UNSIGNED, &ring);
 	if (rc != EXIT_OK)
 		return rc;
 	rc = dfumgr_bundle_open(cli->ctx, argv[optind], dfumgr_keyring_count(ring) ? ring : NULL,

@@ -141,20 +141,10 @@ static int open_bundle(struct cli *cli, const char *cmd, struct target *t, const
 {
 	struct dfumgr_bundle_report report = {0};
 	struct dfumgr_keyring *ring = NULL;
-	struct stat st;
 	int rc;
 
-	if (!t->n_files && !t->n_dirs) {
-		if (stat(DEFAULT_KEYDIR, &st) == 0)
-			t->key_dirs[t->n_dirs++] = (char *)DEFAULT_KEYDIR;
-		else if (!t->allow_unsigned)
-			return cli_usage_error(
-			    cli, cmd,
-			    "no trusted keys: give --key FILE or --keys DIR (the "
-			    "default %s does not exist)",
-			    DEFAULT_KEYDIR);
-	}
-	rc = cli_load_keys(cli, t->key_files, t->n_files, t->key_dirs, t->n_dirs, &ring);
+	rc = cli_trusted_keys(cli, cmd, t->key_files, t->n_files, t->key_dirs, t->n_dirs,
+			      t->allow_unsigned, &ring);
 	if (rc != EXIT_OK)
 		return rc;
 	rc = dfumgr_bundle_open(cli->ctx, dir, dfumgr_keyring_count(ring) ? ring : NULL,
