@@ -31,7 +31,7 @@ bench() { # bench TIMING IMG0 IMG1
 	emu_stop
 	# the device's lower bound: erase + program of both slots (QSPI: 48 ms/4 KiB + 0.9 ms/256 B)
 	awk -v tm="$t_mgr" -v td="$t_du" -v n0="$n0" -v n1="$n1" -v timing="$timing" 'BEGIN {
-		b = n0 + 0x200 + n1 + 0x200; sec = int((b + 4095) / 4096);
+		b = n0 + 512 + n1 + 512; sec = int((b + 4095) / 4096);
 		lb = timing == "real" ? sec * 0.048 + (b / 256) * 0.0009 : 0;
 		printf "bench: timing %-4s image0 %7d B image1 %7d B: dfu-mgr paired update %6.2f s, dfu-util two downloads %6.2f s, ratio %.2f", timing, n0, n1, tm, td, tm / td;
 		if (lb > 0) printf ", flash lower bound %.2f s (dfu-mgr at %.2fx)", lb, tm / lb;
