@@ -649,13 +649,16 @@ static void ctl_command(struct emu *e, char *line, char *out, size_t cap)
 			b->fault.stall_countdown = (uint32_t)a;
 		} else if (!strcmp(argv[2], "wrong-digest")) {
 			b->fault.wrong_digest[a] = (uint32_t)v;
-		} else if (!strcmp(argv[2], "program-error") || !strcmp(argv[2], "corrupt-read")) {
+		} else if (!strcmp(argv[2], "program-error") || !strcmp(argv[2], "corrupt-read") ||
+			   !strcmp(argv[2], "bad-erase")) {
 			uint32_t base;
 			struct emu_flash *f =
 			    emu_board_area(b, dfu_area_secondary((unsigned)a), &base);
 
 			if (!strcmp(argv[2], "program-error"))
 				f->fail_program_at = base + (uint32_t)v;
+			else if (!strcmp(argv[2], "bad-erase"))
+				f->stuck_at = base + (uint32_t)v;
 			else
 				f->corrupt_read_at = base + (uint32_t)v;
 		} else if (!strcmp(argv[2], "clear")) {

@@ -37,7 +37,9 @@ assert emu.stdout.readline().strip() == "ready"
 
 def ctlcmd(*args):
     out = subprocess.run([EMU, "ctl", "-c", ctl] + list(args), capture_output=True, text=True)
-    return json.loads(out.stdout)
+    reply = json.loads(out.stdout)
+    assert "error" not in reply, (args, reply)
+    return reply
 
 
 def getstatus(d):
@@ -152,6 +154,18 @@ try:
     check(states[-1] == (6, 10), "program-error fault: errPROG, dfuERROR (%r)" % states)
     d.control(0x21, 4, 0, 0, b"")  # CLRSTATUS
     check(getstatus(d)[2] == 2, "CLRSTATUS -> dfuIDLE")
+
+    # bad-erase fault: an erase that leaves a programmed bit is errCHECK_ERASED
+    ctlcmd("fault", "NRF5340-EMU-0001", "bad-erase", "1", "4100")
+    states = []
+    for i, off in enumerate(range(0, len(payload), 4096)):
+        d.control(0x21, 1, i, 0, payload[off:off + 4096])
+        st = getstatus(d)
+        states.append((st[0], st[2]))
+        if st[2] == 10:
+            break
+    check(states[-1] == (5, 10), "bad-erase fault: errCHECK_ERASED, dfuERROR (%r)" % states)
+    d.control(0x21, 4, 0, 0, b"")
 
     # disconnect fault: the link drops at byte 5000 of alt 1
     ctlcmd("fault", "NRF5340-EMU-0001", "disconnect", "1", "5000")

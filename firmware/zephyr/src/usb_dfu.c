@@ -128,6 +128,28 @@ static void op_reboot(void *user)
  * mode with the same serial number. Zephyr's legacy stack has one descriptor set at a time,
  * so the switch is usb_disable(), a new blob, usb_set_config(), usb_enable().
  */
+/* Builds this mode's descriptors, restarts the core in it, and (re-)enumerates. */
+static int enter_mode(bool dfu)
+{
+	int rc;
+
+	k_mutex_lock(&core_lock, K_FOREVER);
+	dfu_mode = dfu;
+	rc = build_descriptors(dfu);
+	if (rc == 0)
+		dfu_dev_init(&core, &core_ops, NULL, dfu, serial, core_areas);
+	k_mutex_unlock(&core_lock);
+	if (rc == 0)
+		rc = usb_set_config(descriptors);
+	if (rc == 0)
+		rc = usb_enable(NULL);
+	if (rc != 0)
+		LOG_ERR("Failed to enable USB in %s mode: %d", dfu ? "DFU" : "runtime", rc);
+	else
+		LOG_INF("%s mode (serial %s)", dfu ? "DFU" : "runtime", serial);
+	return rc;
+}
+
 static void detach_work_fn(struct k_work *work)
 {
 	int rc;
@@ -143,20 +165,7 @@ static void detach_work_fn(struct k_work *work)
 		break;
 	case DETACH_REPLUG:
 		detach_phase = DETACH_IDLE;
-		k_mutex_lock(&core_lock, K_FOREVER);
-		dfu_mode = true;
-		rc = build_descriptors(true);
-		if (rc == 0)
-			dfu_dev_init(&core, &core_ops, NULL, true, serial, core_areas);
-		k_mutex_unlock(&core_lock);
-		if (rc == 0)
-			rc = usb_set_config(descriptors);
-		if (rc == 0)
-			rc = usb_enable(NULL);
-		if (rc != 0)
-			LOG_ERR("Failed to re-enumerate in DFU mode: %d", rc);
-		else
-			LOG_INF("DFU mode (serial %s)", serial);
+		(void)enter_mode(true);
 		break;
 	default:
 		break;
@@ -291,25 +300,9 @@ static void status_cb(struct usb_cfg_data *cfg, enum usb_dc_status_code status,
 
 int shim_usb_start(const struct dfu_area_info areas[DFU_AREA_COUNT], const char *sn, bool dfu)
 {
-	int rc;
-
 	memcpy(core_areas, areas, sizeof(core_areas));
 	strncpy(serial, sn, DFUMGR_SERIAL_MAX);
-	k_mutex_lock(&core_lock, K_FOREVER);
-	dfu_mode = dfu;
-	rc = build_descriptors(dfu);
-	if (rc == 0)
-		dfu_dev_init(&core, &core_ops, NULL, dfu, serial, core_areas);
-	k_mutex_unlock(&core_lock);
-	if (rc == 0)
-		rc = usb_set_config(descriptors);
-	if (rc == 0)
-		rc = usb_enable(NULL);
-	if (rc != 0)
-		LOG_ERR("Failed to enable USB: %d", rc);
-	else
-		LOG_INF("%s mode (serial %s)", dfu ? "DFU" : "runtime", serial);
-	return rc;
+	return enter_mode(dfu);
 }
 
 bool shim_usb_poll_step(void)
