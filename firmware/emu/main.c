@@ -576,11 +576,12 @@ static uint64_t parse_u64(const char *s, bool *ok)
 
 static void ctl_command(struct emu *e, char *line, char *out, size_t cap)
 {
-	char *argv[8];
+	char *argv[8], *save = NULL;
 	int argc = 0, i;
 	bool ok = true;
 
-	for (char *tok = strtok(line, " \t\r\n"); tok && argc < 8; tok = strtok(NULL, " \t\r\n"))
+	for (char *tok = strtok_r(line, " \t\r\n", &save); tok && argc < 8;
+	     tok = strtok_r(NULL, " \t\r\n", &save))
 		argv[argc++] = tok;
 	if (argc == 0) {
 		snprintf(out, cap, "{\"error\": \"empty command\"}");
@@ -695,8 +696,12 @@ static void ctl_readable(struct emu *e, struct ctl_client *c)
 	while ((nl = strchr(c->buf, '\n'))) {
 		*nl = '\0';
 		ctl_command(e, c->buf, out, sizeof(out) - 2);
-		strcat(out, "\n");
-		write_all(c->fd, out, strlen(out));
+		{
+			size_t len = strlen(out);
+
+			out[len] = '\n'; /* ctl_command left room for it */
+			write_all(c->fd, out, len + 1);
+		}
 		memmove(c->buf, nl + 1, c->len - (size_t)(nl + 1 - c->buf) + 1);
 		c->len -= (size_t)(nl + 1 - c->buf);
 	}
