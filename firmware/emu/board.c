@@ -390,6 +390,8 @@ int emu_board_control(struct emu_board *b, const uint8_t raw[8], uint8_t *data, 
 		rc = standard_request(b, &s, data);
 	} else if ((s.bmRequestType & 0x1f) != 1 || s.wIndex != 0) {
 		rc = -1; /* only interface 0 has class/vendor requests */
+	} else if (b->plain && (s.bmRequestType & 0x60) == 0x40) {
+		rc = -1; /* no shim: vendor requests are not understood */
 	} else if (b->fault.stall_countdown && --b->fault.stall_countdown == 0) {
 		rc = -1; /* injected STALL */
 	} else if (download_fault(b, &s, data)) {

@@ -63,6 +63,7 @@ struct emu_board {
 	enum emu_action action;
 	uint64_t action_at_us; /* when a delayed re-plug / boot is due */
 	uint32_t replug_ms;
+	bool plain; /* answers no vendor request: a plain DFU 1.1 device (no dfu-mgr shim) */
 	struct emu_fault fault;
 	uint64_t dl_bytes[DFUMGR_N_IMAGES]; /* downloaded since the board came up */
 	unsigned boots;

@@ -624,6 +624,9 @@ static void ctl_command(struct emu *e, char *line, char *out, size_t cap)
 	} else if (!strcmp(argv[0], "unplug")) {
 		unplug(e, (unsigned)i);
 		snprintf(out, cap, "{\"ok\": true}");
+	} else if (!strcmp(argv[0], "plain") && argc == 3) {
+		e->boards[i]->plain = !strcmp(argv[2], "on");
+		snprintf(out, cap, "{\"ok\": true}");
 	} else if (!strcmp(argv[0], "plug")) {
 		if (e->links[i].fd < 0)
 			plug(e, (unsigned)i);
@@ -827,8 +830,11 @@ static void usage(FILE *f)
 	    "  -q, --quiet           no log lines on stderr\n"
 	    "  -h, --help\n\n"
 	    "Control commands: list | add [SERIAL] | state B | reset B | unplug B | plug B |\n"
-	    "  fault B disconnect|power-cut|program-error|corrupt-read ALT N | fault B stall N |\n"
-	    "  fault B clear        (B = serial or index; replies are JSON lines)\n");
+	    "  plain B on|off (no vendor requests: a plain DFU 1.1 device) |\n"
+	    "  fault B disconnect|power-cut|program-error|corrupt-read|bad-erase|wrong-digest ALT "
+	    "N\n"
+	    "  | fault B stall N | fault B clear   (B = serial or index; replies are JSON "
+	    "lines)\n");
 }
 
 int main(int argc, char **argv)

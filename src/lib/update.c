@@ -348,6 +348,42 @@ static int commit(struct run *x)
 	}
 }
 
+/*
+ * A plain DFU 1.1 device leaves DFU mode on a USB reset (§7, the host's job after
+ * manifestation). One that re-enumerates comes back in runtime mode; one that does not (a bus
+ * reset does not cross USB/IP; some devices wait for a power cycle) is still in DFU mode with
+ * its image written and verified, and runs it at its next restart: say so, it is no failure.
+ */
+static int plain_restart(struct run *x)
+{
+	struct dfumgr_device_info *list = NULL, info;
+	struct dfumgr_match m = {.serial = x->r->serial};
+	size_t n = 0;
+	int rc;
+
+	rc = x->dev->ops->reset(x->dev->t, x->ctx);
+	x->dev = dfumgr_dev_close(x->dev);
+	if (rc < 0)
+		return rc;
+	rc = dfumgr_device_wait(NULL, x->be, x->r->serial, NULL, false, x->timeout_ms / 10, &info);
+	if (rc == 0) {
+		snprintf(x->r->path, sizeof(x->r->path), "%s", info.path);
+		set_state(x, "restarted in runtime mode (a plain DFU device: it cannot report "
+			     "versions)");
+		return open_info(x, &info);
+	}
+	rc = dfumgr_device_list(x->ctx, x->be, &m, &list, &n);
+	free(list);
+	if (rc < 0)
+		return rc;
+	if (n == 0)
+		return dfumgr_fail(x->ctx, DFUMGR_E_TIMEOUT,
+				   "board %s did not come back after the USB reset", x->r->serial);
+	set_state(x, "image written and verified; the board stayed in DFU mode after the USB "
+		     "reset and runs the new image at its next restart");
+	return 0;
+}
+
 static int check_after(struct run *x)
 {
 	struct dfumgr_image_version run[2];
@@ -547,12 +583,13 @@ DFUMGR_EXPORT int dfumgr_update(struct dfumgr_ctx *ctx, struct dfumgr_backend *b
 	x.r->committed = true;
 	enter(&x, DFUMGR_PHASE_REBOOT);
 	progress(&x, "reboot", 0, 1);
-	if (x.r->shim)
+	if (x.r->shim) {
 		rc = dfumgr_shim_reboot(x.dev);
-	else
-		rc = x.dev->ops->reset(x.dev->t, ctx); /* a plain DFU device boots on reset */
-	if (rc == 0)
-		rc = wait_mode(&x, false);
+		if (rc == 0)
+			rc = wait_mode(&x, false);
+	} else {
+		rc = plain_restart(&x);
+	}
 	if (rc < 0) {
 		dfumgr_fail_prefix(ctx, rc, "rebooting board %s", x.r->serial);
 		goto fail;
@@ -563,7 +600,8 @@ DFUMGR_EXPORT int dfumgr_update(struct dfumgr_ctx *ctx, struct dfumgr_backend *b
 	if (rc < 0)
 		goto fail;
 	enter(&x, DFUMGR_PHASE_DONE);
-	set_state(&x, "running the new pair");
+	if (x.r->shim)
+		set_state(&x, "running the new pair");
 	x.r->total_us = now(&x) - t0;
 	dfumgr_dev_close(x.dev);
 	return 0;

@@ -97,5 +97,16 @@ expect_true "dfu-util -a image-0 -D" test $rc0 -eq 0
 run commit -k "$PUB" -S "$B1" "$T/b120"
 expect_rc 0 "dfu-mgr commit of what dfu-util wrote"
 expect_true "the pair written by dfu-util runs" test "$(running $B1)" = "1.2.0+0 1.2.0+0 confirmed"
+# --- a plain DFU 1.1 device (no shim): still updated, verified by DFU_UPLOAD read-back ---
+emu_ctl plain "$B2" on >/dev/null
+run update -k "$PUB" -S "$B2" "$T/b120"
+expect_rc 0 "a plain DFU 1.1 device is updated"
+expect_out "DFU_UPLOAD read-back" "verified by reading both alts back"
+expect_out "plain DFU 1.1" "and the report says it is not a dfu-mgr shim"
+expect_out "runs the new image at its next restart" "and what the device does next"
+run verify -k "$PUB" -S "$B2" "$T/b120"
+expect_rc 65 "verify needs the shim's digests"
+expect_err "does not speak the dfu-mgr shim protocol" "and says so"
+emu_ctl plain "$B2" off >/dev/null
 tail -3 "$T/emu.log"
 finish
