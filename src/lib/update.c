@@ -44,6 +44,9 @@ struct run {
 	uint64_t phase_start;
 	int alt[2];
 	unsigned timeout_ms;
+	/* what o and r point to when the caller gives no options or wants no report */
+	struct dfumgr_update_opts default_opts;
+	struct dfumgr_update_report local_report;
 };
 
 static uint64_t now(struct run *x)
@@ -489,6 +492,10 @@ static int setup(struct run *x, struct dfumgr_ctx *ctx, struct dfumgr_backend *b
 		 struct dfumgr_update_report *r)
 {
 	memset(x, 0, sizeof(*x));
+	if (!o)
+		o = &x->default_opts;
+	if (!r)
+		r = &x->local_report;
 	memset(r, 0, sizeof(*r));
 	x->ctx = ctx;
 	x->be = be;
@@ -515,9 +522,6 @@ DFUMGR_EXPORT int dfumgr_update(struct dfumgr_ctx *ctx, struct dfumgr_backend *b
 				const struct dfumgr_update_opts *opts,
 				struct dfumgr_update_report *ret_report)
 {
-	struct dfumgr_update_opts defaults = {0};
-	struct dfumgr_update_report local;
-	struct dfumgr_update_report *r = ret_report ? ret_report : &local;
 	struct dfumgr_device_info info;
 	struct run x;
 	uint64_t t0;
@@ -525,7 +529,7 @@ DFUMGR_EXPORT int dfumgr_update(struct dfumgr_ctx *ctx, struct dfumgr_backend *b
 
 	if (!be || !bundle)
 		return dfumgr_fail(ctx, DFUMGR_E_INVAL, "dfumgr_update: NULL argument");
-	rc = setup(&x, ctx, be, bundle, opts ? opts : &defaults, r);
+	rc = setup(&x, ctx, be, bundle, opts, ret_report);
 	if (rc < 0)
 		return rc;
 	t0 = now(&x);
@@ -617,9 +621,6 @@ DFUMGR_EXPORT int dfumgr_verify_device(struct dfumgr_ctx *ctx, struct dfumgr_bac
 				       const struct dfumgr_update_opts *opts,
 				       struct dfumgr_update_report *ret_report)
 {
-	struct dfumgr_update_opts defaults = {0};
-	struct dfumgr_update_report local;
-	struct dfumgr_update_report *r = ret_report ? ret_report : &local;
 	struct dfumgr_image_version run[2];
 	struct dfumgr_device_info info;
 	bool valid[2];
@@ -629,7 +630,7 @@ DFUMGR_EXPORT int dfumgr_verify_device(struct dfumgr_ctx *ctx, struct dfumgr_bac
 
 	if (!be || !bundle)
 		return dfumgr_fail(ctx, DFUMGR_E_INVAL, "dfumgr_verify_device: NULL argument");
-	rc = setup(&x, ctx, be, bundle, opts ? opts : &defaults, r);
+	rc = setup(&x, ctx, be, bundle, opts, ret_report);
 	if (rc < 0)
 		return rc;
 	rc = find_board(&x, &info);
