@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The shim's USB protocol: shared, byte for byte, by the host (libdfumgr) and the device
- * (firmware/core, the emulator and the nRF5340 application). Version 1.
+ * (firmware/core, the emulator and the nRF5340 application). Protocol version 2.
  *
  * Everything on the wire is little-endian with fixed layouts; the structs below are only a map
  * of offsets: code reads and writes the bytes with explicit helpers, never by casting, so the
@@ -113,17 +113,68 @@ enum dfu_status {
 #define DFUMGR_IMG1_SLOT_SIZE        0x370000u
 #define DFUMGR_IMAGE_HEADER_OFFSET   0x200u /* code starts this far into a slot */
 
-/* MCUboot trailer (max_align 8): from the end of a slot */
+/*
+ * MCUboot's configuration for this product (firmware/zephyr/mcuboot/mcuboot.conf): swap using
+ * move, two images, CONFIG_BOOT_MAX_IMG_SECTORS=1024, the nRF5340's flash write size of 4 bytes
+ * (NVMC and QSPI alike), BOOT_MAX_ALIGN 8. pack, the host, the board and the emulator all size
+ * the trailer from these, through dfumgr_wire_trailer_size() below.
+ */
+#define DFUMGR_MCUBOOT_MAX_SECTORS 1024u
+#define DFUMGR_MCUBOOT_WRITE_SIZE  4u
+#define DFUMGR_MCUBOOT_MAX_ALIGN   8u
+#define DFUMGR_BOOT_MAGIC_LEN      16u
+
+/* MCUboot trailer fields (max_align 8), as offsets from the end of a slot */
 #define DFUMGR_TRAILER_MAGIC_OFF     16 /* boot magic, 16 bytes */
 #define DFUMGR_TRAILER_IMAGE_OK_OFF  24
 #define DFUMGR_TRAILER_COPY_DONE_OFF 32
 #define DFUMGR_TRAILER_SWAP_INFO_OFF 40
+#define DFUMGR_TRAILER_SWAP_SIZE_OFF 48
 #define DFUMGR_BOOT_FLAG_SET         0x01
+#define DFUMGR_SWAP_TYPE_NONE        1
 #define DFUMGR_SWAP_TYPE_TEST        2
 #define DFUMGR_SWAP_TYPE_PERM        3
+#define DFUMGR_SWAP_TYPE_REVERT      4
+
+/*
+ * Bytes MCUboot keeps at the end of a slot for its trailer (bootutil's boot_trailer_sz(), for a
+ * swap mode): three status entries of write_size bytes per sector for max_sectors sectors, then
+ * swap_size, swap_info, copy_done and image_ok on max_align rows, then the magic. 1024 sectors,
+ * write size 4, max_align 8: 12,336 bytes.
+ */
+static inline uint32_t dfumgr_wire_trailer_size(uint32_t max_sectors, uint32_t write_size,
+						uint32_t max_align)
+{
+	uint32_t magic = (DFUMGR_BOOT_MAGIC_LEN + max_align - 1) / max_align * max_align;
+
+	return max_sectors * 3 * write_size + max_align * 4 + magic;
+}
+
+/*
+ * The largest image (header + payload + TLVs) a slot of slot_size bytes in erase units of
+ * sector bytes can take under swap-move: the sectors that hold any trailer byte are MCUboot's,
+ * and one more sector is needed because the move phase shifts the primary image up by one
+ * sector (bootutil's swap_move.c refuses "Not enough free space to run swap upgrade"
+ * otherwise). Everything from here to the end of the slot is the board's "trailer region": a
+ * download may only put erased bytes (0xff) there.
+ */
+static inline uint32_t dfumgr_wire_image_max(uint32_t slot_size, uint32_t sector)
+{
+	uint32_t trailer = dfumgr_wire_trailer_size(DFUMGR_MCUBOOT_MAX_SECTORS,
+						    DFUMGR_MCUBOOT_WRITE_SIZE,
+						    DFUMGR_MCUBOOT_MAX_ALIGN);
+	uint32_t reserved = (trailer + sector - 1) / sector * sector + sector;
+
+	return slot_size > reserved ? slot_size - reserved : 0;
+}
 
 /* ---- vendor requests (bmRequestType 0x41 OUT / 0xc1 IN, wIndex = interface) ---- */
-#define DFUMGR_PROTO_VERSION 1
+/*
+ * Version 2: GET_INFO reports the product, hardware revision, capabilities and, per image,
+ * the largest image the slot takes and the running image's security counter; the board owns
+ * the pending set (docs/pair-rule.md). A host refuses a board of another version.
+ */
+#define DFUMGR_PROTO_VERSION 2
 
 enum dfumgr_vendor_request {
 	DFUMGR_REQ_GET_INFO = 0x40,     /* IN: struct layout DFUMGR_INFO_* below */
@@ -132,12 +183,14 @@ enum dfumgr_vendor_request {
 	DFUMGR_REQ_DIGEST_GET = 0x42,   /* IN, wValue as DIGEST_START: DFUMGR_DIGEST_* below */
 	DFUMGR_REQ_COMMIT = 0x43,       /* OUT, data: DFUMGR_COMMIT_* below */
 	DFUMGR_REQ_REBOOT = 0x44,       /* OUT, no data */
+	/* reserved for per-sector digests of a slot, paged (capability DFUMGR_CAP_SECTOR_DIGESTS) */
+	DFUMGR_REQ_SECTOR_DIGESTS = 0x45,
 };
 
 /* Slot states reported by GET_INFO (of each image's secondary slot). */
 enum dfumgr_slot_state {
 	DFUMGR_SLOT_EMPTY = 0,     /* no valid image header */
-	DFUMGR_SLOT_WRITTEN = 1,   /* written by DFU since power-up / holds an image */
+	DFUMGR_SLOT_WRITTEN = 1,   /* holds an image (maybe partial), not marked */
 	DFUMGR_SLOT_PENDING = 2,   /* marked for MCUboot test-swap */
 	DFUMGR_SLOT_CONFIRMED = 3, /* marked for a permanent swap */
 };
@@ -150,7 +203,7 @@ enum dfumgr_commit_state {
 	DFUMGR_COMMIT_REJECTED = 3, /* neither marked; last_error says why */
 };
 
-/* Why the device rejected (STALLed) the last vendor request or a commit. */
+/* Why the device rejected (STALLed) the last vendor request, a download block or a commit. */
 enum dfumgr_dev_error {
 	DFUMGR_DEV_OK = 0,
 	DFUMGR_DEV_BAD_REQUEST = 1, /* unknown request or bad direction */
@@ -162,26 +215,57 @@ enum dfumgr_dev_error {
 	DFUMGR_DEV_DIGEST1 = 7,      /* image 1's slot does not hash to the expected digest */
 	DFUMGR_DEV_FLASH = 8,        /* a flash operation failed */
 	DFUMGR_DEV_STATE = 9,        /* not allowed in the current DFU state */
-	DFUMGR_DEV_NOT_WRITTEN = 10, /* commit of a slot that was not written */
+	DFUMGR_DEV_NOT_WRITTEN = 10, /* commit of an image not wholly written since DFU mode began */
+	/* version 2 */
+	DFUMGR_DEV_TRAILER = 11,   /* a download put non-erased bytes past the image's end or in the
+				      trailer region: only COMMIT writes MCUboot trailers */
+	DFUMGR_DEV_BAD_IMAGE = 12, /* commit: not an MCUboot image, too big for the slot, or its own
+				      SHA256 TLV does not match flash */
+	DFUMGR_DEV_EXTENT = 13,    /* commit: the length given is not the image's extent */
+	DFUMGR_DEV_PAIR = 14,      /* commit: the new images' dependencies on each other are not
+				      met: MCUboot would install neither */
+	DFUMGR_DEV_DIVISIBLE = 15, /* commit: MCUboot could install one image of the pair without the
+				      other (no mutual dependency at the new versions) */
+	DFUMGR_DEV_SAME_VERSION = 16, /* commit: an image has the running version but other bytes */
+	DFUMGR_DEV_NO_UPLOAD = 17,    /* reading slots back is disabled in this firmware */
 };
 
-/* GET_INFO reply: 4 + 24 + 2 * 28 = 84 bytes */
-#define DFUMGR_INFO_LEN            84
-#define DFUMGR_INFO_PROTO          0  /* u8 protocol version */
-#define DFUMGR_INFO_N_IMAGES       1  /* u8 */
-#define DFUMGR_INFO_LAST_ERROR     2  /* u8 enum dfumgr_dev_error */
-#define DFUMGR_INFO_COMMIT_STATE   3  /* u8 enum dfumgr_commit_state */
-#define DFUMGR_INFO_SERIAL         4  /* char[24], NUL-padded */
-#define DFUMGR_INFO_IMAGES         28 /* then per image, 28 bytes: */
-#define DFUMGR_INFO_IMAGE_LEN      28
+/* GET_INFO reply: a 64-byte head, then 48 bytes per image: 160 bytes */
+#define DFUMGR_INFO_LEN          160
+#define DFUMGR_INFO_PROTO        0  /* u8 protocol version */
+#define DFUMGR_INFO_N_IMAGES     1  /* u8 */
+#define DFUMGR_INFO_LAST_ERROR   2  /* u8 enum dfumgr_dev_error */
+#define DFUMGR_INFO_COMMIT_STATE 3  /* u8 enum dfumgr_commit_state */
+#define DFUMGR_INFO_SERIAL       4  /* char[24], NUL-padded */
+#define DFUMGR_INFO_PRODUCT      28 /* char[24], NUL-padded: the manifest's "product" */
+#define DFUMGR_INFO_HW_REV       52 /* u16 hardware revision */
+#define DFUMGR_INFO_CAPS         54 /* u16 DFUMGR_CAP_* */
+#define DFUMGR_INFO_RESERVED     56 /* u8[8] 0 */
+#define DFUMGR_INFO_IMAGES       64 /* then per image, 48 bytes: */
+#define DFUMGR_INFO_IMAGE_LEN    48
+#define DFUMGR_PRODUCT_MAX       24
+
 #define DFUMGR_INFO_IMG_SLOT_STATE 0  /* u8 enum dfumgr_slot_state */
-#define DFUMGR_INFO_IMG_FLAGS      1  /* u8: bit0 primary image valid */
+#define DFUMGR_INFO_IMG_FLAGS      1  /* u8 DFUMGR_INFO_F_* */
 #define DFUMGR_INFO_IMG_RESERVED   2  /* u16 0 */
 #define DFUMGR_INFO_IMG_VERSION    4  /* running version: u8 major, u8 minor, u16 rev, u32 build */
 #define DFUMGR_INFO_IMG_SLOT_SIZE  12 /* u32 */
 #define DFUMGR_INFO_IMG_ERASE_UNIT 16 /* u32 */
-#define DFUMGR_INFO_IMG_WRITTEN    20 /* u32 bytes written since erase */
-#define DFUMGR_INFO_IMG_UPLOADABLE 24 /* u32 bytes an UPLOAD returns */
+#define DFUMGR_INFO_IMG_WRITTEN    20 /* u32 bytes written by the current download session */
+#define DFUMGR_INFO_IMG_UPLOADABLE 24 /* u32 bytes an UPLOAD returns (0: uploads disabled) */
+#define DFUMGR_INFO_IMG_MAX_IMAGE  28 /* u32 largest image the slot takes (dfumgr_wire_image_max) */
+#define DFUMGR_INFO_IMG_SEC_CNT    32 /* u32 the running image's security counter (TLV 0x50), 0 */
+#define DFUMGR_INFO_IMG_SEC_EXTENT 36 /* u32 extent of the image in the secondary slot, 0 none */
+#define DFUMGR_INFO_IMG_RESERVED2  40 /* u8[8] 0 (room for per-sector digest paging) */
+
+#define DFUMGR_INFO_F_PRIMARY_VALID     0x01 /* the primary holds an image: version valid */
+#define DFUMGR_INFO_F_PRIMARY_CONFIRMED 0x02 /* the running image is confirmed (image_ok) */
+#define DFUMGR_INFO_F_SECONDARY_WHOLE   0x04 /* whole image written (and checked) this session */
+#define DFUMGR_INFO_F_HAS_SEC_CNT       0x08 /* the running image carries a security counter */
+
+#define DFUMGR_CAP_UPLOAD         0x0001 /* UPLOAD reads the slots back */
+#define DFUMGR_CAP_VERSION_BUILD  0x0002 /* versions compare with their build numbers */
+#define DFUMGR_CAP_SECTOR_DIGESTS 0x0004 /* reserved: DFUMGR_REQ_SECTOR_DIGESTS */
 
 /* wValue flag of DIGEST_START/GET: hash image ALT's primary (running) slot, not the secondary */
 #define DFUMGR_DIGEST_PRIMARY 0x0100
@@ -209,8 +293,8 @@ enum dfumgr_digest_status {
 #define DFUMGR_COMMIT_RESERVED    3
 #define DFUMGR_COMMIT_IMAGES      4 /* per image (index order), 36 bytes: */
 #define DFUMGR_COMMIT_IMAGE_LEN   36
-#define DFUMGR_COMMIT_IMG_LENGTH  0 /* u32 bytes to hash from the slot start */
-#define DFUMGR_COMMIT_IMG_SHA256  4 /* u8[32] expected */
+#define DFUMGR_COMMIT_IMG_LENGTH  0 /* u32 the image's extent (header + payload + TLVs) */
+#define DFUMGR_COMMIT_IMG_SHA256  4 /* u8[32] expected SHA-256 of those bytes (the file's) */
 #define DFUMGR_COMMIT_F_PERMANENT 0x01
 
 #endif
