@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "dfu_dev.h"
+#include "mcuboot_image.h"
 
 #define REQ_TYPE_CLASS_OUT  0x21
 #define REQ_TYPE_CLASS_IN   0xa1
@@ -57,74 +58,113 @@ const char *dfu_status_name(uint8_t status)
 
 /* ---- slots ---- */
 
+struct area_reader {
+	struct dfu_dev *dev;
+	enum dfu_area area;
+};
+
+static int area_read(void *ctx, uint32_t off, void *buf, uint32_t len)
+{
+	struct area_reader *r = ctx;
+
+	return r->dev->ops->read(r->dev->user, r->area, off, buf, len);
+}
+
+/* The MCUboot image at the start of an area (structure only): 0 or enum mcuboot_image_err. */
+static int read_image(struct dfu_dev *dev, enum dfu_area area, struct mcuboot_image_info *ret)
+{
+	struct area_reader r = {dev, area};
+
+	return mcuboot_image_read(area_read, &r, dev->area[area].size, ret);
+}
+
 /* A slot holds an image when its first word is the MCUboot magic (0x96f3b83d). */
 static bool slot_has_header(struct dfu_dev *dev, enum dfu_area area, uint8_t hdr[32])
 {
 	if (dev->ops->read(dev->user, area, 0, hdr, 32) != 0)
 		return false;
-	return get32(hdr) == 0x96f3b83dU;
+	return get32(hdr) == MCUBOOT_IMAGE_MAGIC;
+}
+
+uint32_t dfu_dev_image_max(const struct dfu_dev *dev, unsigned image)
+{
+	const struct dfu_area_info *a = &dev->area[dfu_area_secondary(image)];
+
+	return dfumgr_wire_image_max(a->size, a->erase_unit);
+}
+
+/* MCUboot's trailer fields of an area (the last DFUMGR_TRAILER_SWAP_SIZE_OFF bytes). */
+struct trailer {
+	bool magic;       /* the boot magic is there */
+	bool magic_unset; /* all 0xff */
+	uint8_t swap_info;
+	uint8_t copy_done;
+	uint8_t image_ok;
+};
+
+static int read_trailer(struct dfu_dev *dev, enum dfu_area area, struct trailer *ret)
+{
+	uint8_t t[DFUMGR_TRAILER_SWAP_SIZE_OFF];
+	uint32_t size = dev->area[area].size;
+	const uint8_t *magic = t + sizeof(t) - DFUMGR_TRAILER_MAGIC_OFF;
+	int rc = dev->ops->read(dev->user, area, size - sizeof(t), t, sizeof(t));
+
+	if (rc != 0)
+		return rc;
+	ret->magic = memcmp(magic, boot_magic, sizeof(boot_magic)) == 0;
+	ret->magic_unset = true;
+	for (size_t i = 0; i < sizeof(boot_magic); i++)
+		ret->magic_unset &= magic[i] == 0xff;
+	ret->swap_info = t[sizeof(t) - DFUMGR_TRAILER_SWAP_INFO_OFF];
+	ret->copy_done = t[sizeof(t) - DFUMGR_TRAILER_COPY_DONE_OFF];
+	ret->image_ok = t[sizeof(t) - DFUMGR_TRAILER_IMAGE_OK_OFF];
+	return 0;
 }
 
 static uint8_t read_slot_state(struct dfu_dev *dev, unsigned image)
 {
 	enum dfu_area area = dfu_area_secondary(image);
-	uint32_t size = dev->area[area].size;
-	uint8_t hdr[32], trailer[40];
+	struct trailer t;
+	uint8_t hdr[32];
 
 	if (!slot_has_header(dev, area, hdr))
 		return DFUMGR_SLOT_EMPTY;
-	if (dev->ops->read(dev->user, area, size - sizeof(trailer), trailer, sizeof(trailer)) != 0)
+	/* MCUboot acts on the magic alone (boot_swap_type_multi), whatever swap_info says */
+	if (read_trailer(dev, area, &t) != 0 || !t.magic)
 		return DFUMGR_SLOT_WRITTEN;
-	if (memcmp(trailer + sizeof(trailer) - DFUMGR_TRAILER_MAGIC_OFF, boot_magic, 16) != 0)
-		return DFUMGR_SLOT_WRITTEN;
-	if (trailer[sizeof(trailer) - DFUMGR_TRAILER_IMAGE_OK_OFF] == DFUMGR_BOOT_FLAG_SET)
+	if (t.image_ok == DFUMGR_BOOT_FLAG_SET)
 		return DFUMGR_SLOT_CONFIRMED;
 	return DFUMGR_SLOT_PENDING;
-}
-
-/*
- * The extent of the MCUboot image at the start of a slot: header + payload + protected TLVs +
- * unprotected TLVs, read from flash; also where its unprotected TLV info is. False when the slot
- * does not start with an image header (raw data is allowed too).
- */
-static bool image_extent(struct dfu_dev *dev, enum dfu_area area, uint32_t *ret_end,
-			 uint32_t *ret_info)
-{
-	uint8_t hdr[32], info[4];
-	uint64_t end;
-
-	if (!slot_has_header(dev, area, hdr))
-		return false;
-	end = (uint64_t)(hdr[8] | (uint32_t)hdr[9] << 8) + get32(hdr + 12) +
-	      (hdr[10] | (uint32_t)hdr[11] << 8);
-	*ret_info = end > UINT32_MAX ? UINT32_MAX : (uint32_t)end;
-	if (end + 4 > dev->area[area].size ||
-	    dev->ops->read(dev->user, area, (uint32_t)end, info, 4) != 0 || info[0] != 0x07 ||
-	    info[1] != 0x69) {
-		/* the TLV info is missing or not there yet: at least the header's part */
-		*ret_end = end + 4 > UINT32_MAX ? UINT32_MAX : (uint32_t)(end + 4);
-		return true;
-	}
-	end += info[2] | (uint32_t)info[3] << 8;
-	*ret_end = end > UINT32_MAX ? UINT32_MAX : (uint32_t)end;
-	return true;
 }
 
 /* What an UPLOAD of the slot returns: what was written, else the image it holds, else all. */
 static uint32_t uploadable(struct dfu_dev *dev, unsigned image)
 {
 	enum dfu_area area = dfu_area_secondary(image);
-	uint32_t end, info;
+	struct mcuboot_image_info img;
 
+	if (dev->no_upload)
+		return 0;
 	if (dev->written[image])
 		return dev->written[image];
-	if (image_extent(dev, area, &end, &info) && end <= dev->area[area].size)
-		return end;
+	if (read_image(dev, area, &img) == MCUBOOT_IMAGE_OK)
+		return img.extent;
 	return dev->area[area].size;
 }
 
+static void copy_string(char *dst, const char *src, size_t max)
+{
+	size_t n = 0;
+
+	while (src && src[n] && n < max) {
+		dst[n] = src[n];
+		n++;
+	}
+	dst[n] = '\0';
+}
+
 void dfu_dev_init(struct dfu_dev *dev, const struct dfu_dev_ops *ops, void *user, bool dfu_mode,
-		  const char *serial, const struct dfu_area_info *areas)
+		  const struct dfu_dev_config *cfg)
 {
 	static const struct dfu_area_info defaults[DFU_AREA_COUNT] = {
 	    [DFU_AREA_IMG0_PRIMARY] = {DFUMGR_IMG0_SLOT_SIZE, DFUMGR_INTERNAL_PAGE_SIZE},
@@ -132,15 +172,17 @@ void dfu_dev_init(struct dfu_dev *dev, const struct dfu_dev_ops *ops, void *user
 	    [DFU_AREA_IMG1_PRIMARY] = {DFUMGR_IMG1_SLOT_SIZE, DFUMGR_QSPI_SECTOR_SIZE},
 	    [DFU_AREA_IMG1_SECONDARY] = {DFUMGR_IMG1_SLOT_SIZE, DFUMGR_QSPI_SECTOR_SIZE},
 	};
-	size_t n = 0;
 
 	memset(dev, 0, sizeof(*dev));
 	dev->ops = ops;
 	dev->user = user;
-	memcpy(dev->area, areas ? areas : defaults, sizeof(dev->area));
-	while (serial && serial[n] && n < DFUMGR_SERIAL_MAX) {
-		dev->serial[n] = serial[n];
-		n++;
+	memcpy(dev->area, cfg && cfg->areas ? cfg->areas : defaults, sizeof(dev->area));
+	if (cfg) {
+		copy_string(dev->serial, cfg->serial, DFUMGR_SERIAL_MAX);
+		copy_string(dev->product, cfg->product, DFUMGR_PRODUCT_MAX);
+		dev->hw_revision = cfg->hw_revision;
+		dev->no_upload = cfg->no_upload;
+		dev->version_cmp_build = cfg->version_cmp_build;
 	}
 	dev->dfu_mode = dfu_mode;
 	dev->state = dfu_mode ? DFU_STATE_IDLE : DFU_STATE_APP_IDLE;
@@ -235,6 +277,90 @@ static int erase_range(struct dfu_dev *dev, unsigned image, uint32_t off, uint32
 	return 0;
 }
 
+/* Any byte other than the erased value in buf? */
+static bool has_data(const uint8_t *buf, uint32_t len)
+{
+	for (uint32_t i = 0; i < len; i++)
+		if (buf[i] != 0xff)
+			return true;
+	return false;
+}
+
+/*
+ * The board owns the pending set: a download never leaves a mark for MCUboot behind. Starting
+ * one erases the trailer sector (magic, image_ok, copy_done, swap_info) of both secondary
+ * slots, image 0 first. Either single mark left by a cut between the two erases is refused by
+ * MCUboot: a pair is committed only when each image's dependency rules it out alone
+ * (docs/pair-rule.md, rows D1-D3).
+ */
+static int clear_marks(struct dfu_dev *dev, uint32_t *cost)
+{
+	for (unsigned i = 0; i < DFUMGR_N_IMAGES; i++) {
+		enum dfu_area area = dfu_area_secondary(i);
+		uint32_t unit = dev->area[area].erase_unit, last = dev->area[area].size - unit;
+		uint8_t buf[256];
+		bool blank = true;
+		int rc;
+
+		for (uint32_t off = last; blank && off < last + unit; off += sizeof(buf)) {
+			if (dev->ops->read(dev->user, area, off, buf, sizeof(buf)) != 0)
+				return DFU_FLASH_READ_FAILED;
+			blank = !has_data(buf, sizeof(buf));
+		}
+		if (!blank) {
+			rc = dev->ops->erase(dev->user, area, last, unit, cost);
+			if (rc == 0)
+				rc = check_erased(dev, area, last, unit);
+			if (rc != 0)
+				return rc;
+		}
+		dev->slot_state[i] = read_slot_state(dev, i);
+	}
+	if (dev->commit_state == DFUMGR_COMMIT_DONE)
+		dev->commit_state = DFUMGR_COMMIT_NONE;
+	return 0;
+}
+
+/* The end of the image's TLV area per the TLV info at hashed, from flash; 0 if not there. */
+static uint32_t tlv_end(struct dfu_dev *dev, unsigned image, uint32_t hashed)
+{
+	uint8_t info[4];
+
+	if (dev->ops->read(dev->user, dfu_area_secondary(image), hashed, info, 4) != 0 ||
+	    info[0] != (MCUBOOT_TLV_INFO_MAGIC & 0xff) || info[1] != MCUBOOT_TLV_INFO_MAGIC >> 8)
+		return 0;
+	return hashed + (info[2] | (uint32_t)info[3] << 8);
+}
+
+/*
+ * Where a download's data must end. Past it only erased-value padding (0xff) may follow: up to
+ * the slot's image limit, the rest of the MCUboot image is not there yet or has ended; from the
+ * limit on is the trailer region, which only COMMIT writes. The image's own header says where
+ * it ends: its hashed part from the first block, its TLV area once those 4 bytes are in.
+ */
+static uint32_t data_limit(struct dfu_dev *dev, unsigned image, const uint8_t *block, uint32_t off,
+			   uint32_t len)
+{
+	uint32_t max = dfu_dev_image_max(dev, image), hashed = dev->data_end, end;
+	const uint8_t *info;
+
+	if (!hashed || hashed > max)
+		return max;
+	if (hashed >= off && hashed + 4 <= off + len) {
+		/* the unprotected TLV info is in this block */
+		info = block + (hashed - off);
+		if (info[0] != (MCUBOOT_TLV_INFO_MAGIC & 0xff) ||
+		    info[1] != MCUBOOT_TLV_INFO_MAGIC >> 8)
+			return max; /* not an image after all: manifestation says errFILE */
+		end = hashed + (info[2] | (uint32_t)info[3] << 8);
+	} else if (hashed + 4 <= off) {
+		end = tlv_end(dev, image, hashed); /* already in flash */
+	} else {
+		return max; /* not there yet: no end known but the slot's limit */
+	}
+	return end && end < max ? end : max;
+}
+
 /*
  * DFU 1.1 §6.1.1: the block received in dfuDNLOAD-SYNC is written when the host asks for the
  * status; bwPollTimeout then says how long erase + program take.
@@ -243,41 +369,63 @@ static int write_block(struct dfu_dev *dev, uint64_t now_us)
 {
 	unsigned image = dev->alt;
 	enum dfu_area area = dfu_area_secondary(image);
-	uint32_t len = dev->pending_len, cost = 0;
+	uint32_t len = dev->pending_len, cost = 0, limit, keep;
 	uint8_t check[256];
 	int rc;
 
-	if (dev->offset == 0 && len >= 16 && get32(dev->block) == 0x96f3b83dU) {
-		/* §6.1.2 errTARGET: an MCUboot image that cannot fit this slot is not for it */
-		uint64_t need = (uint64_t)(dev->block[8] | (uint32_t)dev->block[9] << 8) +
-				get32(dev->block + 12) +
-				(dev->block[10] | (uint32_t)dev->block[11] << 8);
+	if (dev->offset == 0)
+		dev->data_end = 0;
+	if (dev->offset < MCUBOOT_IMAGE_HDR_SIZE && dev->offset + len >= MCUBOOT_IMAGE_HDR_SIZE) {
+		/* the block completes the image header (the first block, but for tiny blocks) */
+		uint8_t hdr[MCUBOOT_IMAGE_HDR_SIZE];
+		uint32_t hashed;
 
-		if (need + DFUMGR_TRAILER_SWAP_INFO_OFF > dev->area[area].size)
+		if (dev->offset && dev->ops->read(dev->user, area, 0, hdr, dev->offset) != 0)
+			return fail(dev, DFU_STATUS_ERR_UNKNOWN);
+		memcpy(hdr + dev->offset, dev->block, MCUBOOT_IMAGE_HDR_SIZE - dev->offset);
+		hashed = mcuboot_image_hashed_end(hdr);
+		/* §6.1.2 errTARGET: an MCUboot image that cannot fit this slot is not for it */
+		if (hashed && (uint64_t)hashed + 4 > dfu_dev_image_max(dev, image)) {
+			dev->last_error = DFUMGR_DEV_BAD_IMAGE;
 			return fail(dev, DFU_STATUS_ERR_TARGET);
+		}
+		dev->data_end = hashed;
 	}
 	if (dev->offset == 0) {
-		/*
-		 * A new image: forget the old erase map, and erase the slot's last sector first so
-		 * that a stale "pending" trailer can never combine with the new bytes.
-		 */
-		uint32_t unit = dev->area[area].erase_unit;
-
+		/* a new image: the session forgets the old one before anything is written */
 		memset(dev->erased[image], 0, sizeof(dev->erased[image]));
 		dev->written[image] = 0;
-		dev->slot_state[image] = DFUMGR_SLOT_EMPTY;
-		rc = erase_range(dev, image, dev->area[area].size - unit, unit, &cost);
+		dev->whole[image] = false;
+		rc = clear_marks(dev, &cost);
 		if (rc != 0)
 			return fail(dev, flash_status(rc));
 	}
-	rc = erase_range(dev, image, dev->offset, len, &cost);
-	if (rc == 0)
-		rc = dev->ops->program(dev->user, area, dev->offset, dev->block, len, &cost);
-	if (rc != 0)
-		return fail(dev, flash_status(rc));
+	limit = data_limit(dev, image, dev->block, dev->offset, len);
+	keep = limit > dev->offset ? (limit - dev->offset < len ? limit - dev->offset : len) : 0;
+	if (has_data(dev->block + keep, len - keep)) {
+		/*
+		 * §6.1.2 errADDRESS: bytes past the image's end or in the trailer region, e.g. an
+		 * `imgtool sign --pad --confirm` file: a download must never mark an image for
+		 * MCUboot by itself.
+		 */
+		dev->last_error = DFUMGR_DEV_TRAILER;
+		return fail(dev, DFU_STATUS_ERR_ADDRESS);
+	}
+	/* padding below the slot's image limit is erased like data; the trailer region is not */
+	if (dev->offset < dfu_dev_image_max(dev, image)) {
+		uint32_t max = dfu_dev_image_max(dev, image);
+		uint32_t span = max - dev->offset < len ? max - dev->offset : len;
+
+		rc = erase_range(dev, image, dev->offset, span, &cost);
+		if (rc == 0 && keep)
+			rc = dev->ops->program(dev->user, area, dev->offset, dev->block, keep,
+					       &cost);
+		if (rc != 0)
+			return fail(dev, flash_status(rc));
+	}
 	/* read back what was programmed: a bad cell shows here, not at boot */
-	for (uint32_t done = 0; done < len; done += sizeof(check)) {
-		uint32_t n = len - done < sizeof(check) ? len - done : (uint32_t)sizeof(check);
+	for (uint32_t done = 0; done < keep; done += sizeof(check)) {
+		uint32_t n = keep - done < sizeof(check) ? keep - done : (uint32_t)sizeof(check);
 
 		if (dev->ops->read(dev->user, area, dev->offset + done, check, n) != 0 ||
 		    memcmp(check, dev->block + done, n) != 0)
@@ -285,6 +433,7 @@ static int write_block(struct dfu_dev *dev, uint64_t now_us)
 	}
 	dev->offset += len;
 	dev->written[image] = dev->offset;
+	dev->slot_state[image] = DFUMGR_SLOT_WRITTEN;
 	dev->pending_len = 0;
 	dev->busy_until_us = now_us + cost;
 	dev->poll_ms = (cost + 999) / 1000;
@@ -292,24 +441,22 @@ static int write_block(struct dfu_dev *dev, uint64_t now_us)
 	return 0;
 }
 
-/* Finds the SHA256 TLV (type 0x10, 32 bytes) in the unprotected area at info. */
-static bool find_sha_tlv(struct dfu_dev *dev, enum dfu_area area, uint32_t info, uint32_t end,
-			 uint8_t sha[32])
+/* Hashes [0, len) of area from flash in context ctx. */
+static int hash_area(struct dfu_dev *dev, enum dfu_area area, unsigned ctx, uint32_t len,
+		     uint8_t out[32])
 {
-	uint32_t off = info + 4;
+	uint8_t buf[256];
 
-	while (off + 4 <= end) {
-		uint8_t t[4];
-		uint32_t len;
+	dev->ops->sha256_start(dev->user, ctx);
+	for (uint32_t done = 0; done < len; done += sizeof(buf)) {
+		uint32_t n = len - done < sizeof(buf) ? len - done : (uint32_t)sizeof(buf);
 
-		if (dev->ops->read(dev->user, area, off, t, 4) != 0)
-			return false;
-		len = t[2] | (uint32_t)t[3] << 8;
-		if (t[0] == 0x10 && t[1] == 0 && len == 32 && off + 4 + len <= end)
-			return dev->ops->read(dev->user, area, off + 4, sha, 32) == 0;
-		off += 4 + len;
+		if (dev->ops->read(dev->user, area, done, buf, n) != 0)
+			return DFU_FLASH_READ_FAILED;
+		dev->ops->sha256_update(dev->user, ctx, buf, n);
 	}
-	return false;
+	dev->ops->sha256_finish(dev->user, ctx, out);
+	return 0;
 }
 
 /*
@@ -320,25 +467,30 @@ static bool find_sha_tlv(struct dfu_dev *dev, enum dfu_area area, uint32_t info,
 static uint8_t manifest_check(struct dfu_dev *dev)
 {
 	enum dfu_area area = dfu_area_secondary(dev->alt);
-	uint32_t end, info;
-	uint8_t want[32], got[32], buf[256];
+	struct mcuboot_image_info img;
+	uint8_t want[32], got[32], hdr[32];
+	int rc;
 
-	if (!image_extent(dev, area, &end, &info))
+	if (!slot_has_header(dev, area, hdr))
 		return DFU_STATUS_OK;
-	if (end > dev->written[dev->alt])
+	/* what the header and the TLV info declare, before anything else is trusted */
+	if ((uint64_t)dev->written[dev->alt] < (uint64_t)mcuboot_image_hashed_end(hdr) + 4 ||
+	    dev->written[dev->alt] < tlv_end(dev, dev->alt, mcuboot_image_hashed_end(hdr)))
 		return DFU_STATUS_ERR_NOTDONE;
-	if (!find_sha_tlv(dev, area, info, end, want))
+	rc = read_image(dev, area, &img);
+	if (rc == MCUBOOT_IMAGE_READ)
+		return DFU_STATUS_ERR_UNKNOWN;
+	if (rc != MCUBOOT_IMAGE_OK)
 		return DFU_STATUS_ERR_FILE;
-	dev->ops->sha256_start(dev->user);
-	for (uint32_t done = 0; done < info; done += sizeof(buf)) {
-		uint32_t n = info - done < sizeof(buf) ? info - done : (uint32_t)sizeof(buf);
-
-		if (dev->ops->read(dev->user, area, done, buf, n) != 0)
-			return DFU_STATUS_ERR_UNKNOWN;
-		dev->ops->sha256_update(dev->user, buf, n);
-	}
-	dev->ops->sha256_finish(dev->user, got);
-	return memcmp(want, got, 32) == 0 ? DFU_STATUS_OK : DFU_STATUS_ERR_FILE;
+	if (img.extent > dev->written[dev->alt])
+		return DFU_STATUS_ERR_NOTDONE;
+	if (dev->ops->read(dev->user, area, img.sha256_off, want, 32) != 0 ||
+	    hash_area(dev, area, 0, img.hashed, got) != 0)
+		return DFU_STATUS_ERR_UNKNOWN;
+	if (memcmp(want, got, 32) != 0)
+		return DFU_STATUS_ERR_FILE;
+	dev->whole[dev->alt] = true;
+	return DFU_STATUS_OK;
 }
 
 static int getstatus(struct dfu_dev *dev, uint8_t *data, uint16_t wLength, uint64_t now_us)
@@ -435,6 +587,11 @@ static int upload(struct dfu_dev *dev, const struct dfu_setup *s, uint8_t *data)
 
 	if (s->wLength > DFUMGR_TRANSFER_SIZE)
 		return stall_error(dev, DFU_STATUS_ERR_STALLEDPKT);
+	if (dev->no_upload) {
+		/* bitCanUpload is clear (CONFIG_DFUMGR_SHIM_UPLOAD=n): §6.2 has no such request */
+		dev->last_error = DFUMGR_DEV_NO_UPLOAD;
+		return stall_error(dev, DFU_STATUS_ERR_STALLEDPKT);
+	}
 	if (dev->state == DFU_STATE_IDLE)
 		dev->offset = 0;
 	else if (dev->state != DFU_STATE_UPLOAD_IDLE)
@@ -499,17 +656,24 @@ static int class_request(struct dfu_dev *dev, const struct dfu_setup *s, uint8_t
 
 /* ---- digests and commit ---- */
 
-static void digest_begin(struct dfu_dev *dev, uint8_t alt, bool primary, uint32_t length)
+static void digest_begin(struct dfu_dev *dev, uint8_t alt, bool primary, uint32_t length,
+			 uint32_t prefix)
 {
 	dev->digest.status = DFUMGR_DIGEST_BUSY;
 	dev->digest.alt = alt;
 	dev->digest.primary = primary;
 	dev->digest.length = length;
+	dev->digest.prefix = prefix;
 	dev->digest.done = 0;
-	dev->ops->sha256_start(dev->user);
+	dev->ops->sha256_start(dev->user, 0);
+	if (prefix)
+		dev->ops->sha256_start(dev->user, 1);
 }
 
-/* Hashes up to budget bytes of the slot, READ BACK FROM FLASH. */
+/*
+ * Hashes up to budget bytes of the slot, READ BACK FROM FLASH, in context 0; the first
+ * prefix bytes also in context 1.
+ */
 static void digest_step(struct dfu_dev *dev, uint32_t budget)
 {
 	struct dfu_digest_job *j = &dev->digest;
@@ -523,20 +687,22 @@ static void digest_step(struct dfu_dev *dev, uint32_t budget)
 			n = sizeof(buf);
 		if (n > budget)
 			n = budget;
-		if (n == 0) {
-			dev->ops->sha256_finish(dev->user, j->sha256);
-			j->status = DFUMGR_DIGEST_READY;
-			break;
-		}
-		if (dev->ops->read(dev->user, area, j->done, buf, n) != 0) {
+		if (n && dev->ops->read(dev->user, area, j->done, buf, n) != 0) {
 			j->status = DFUMGR_DIGEST_ERROR;
 			break;
 		}
-		dev->ops->sha256_update(dev->user, buf, n);
+		dev->ops->sha256_update(dev->user, 0, buf, n);
+		if (j->done < j->prefix) {
+			uint32_t p = j->prefix - j->done < n ? j->prefix - j->done : n;
+
+			dev->ops->sha256_update(dev->user, 1, buf, p);
+			if (j->done + p == j->prefix)
+				dev->ops->sha256_finish(dev->user, 1, j->prefix_sha256);
+		}
 		j->done += n;
 		budget -= n;
 		if (j->done == j->length) {
-			dev->ops->sha256_finish(dev->user, j->sha256);
+			dev->ops->sha256_finish(dev->user, 0, j->sha256);
 			j->status = DFUMGR_DIGEST_READY;
 		}
 	}
@@ -558,18 +724,13 @@ static int write_trailer(struct dfu_dev *dev, unsigned image, bool permanent)
 	uint32_t size = dev->area[area].size, unit = dev->area[area].erase_unit;
 	uint32_t cost = 0, start = size - DFUMGR_TRAILER_SWAP_INFO_OFF;
 	uint8_t t[DFUMGR_TRAILER_SWAP_INFO_OFF];
-	bool blank = true;
 	int rc;
 
 	rc = dev->ops->read(dev->user, area, start, t, sizeof(t));
 	if (rc != 0)
 		return rc;
-	for (size_t i = 0; i < sizeof(t); i++)
-		blank &= t[i] == 0xff;
-	if (!blank) {
-		/* the image may share the last sector with the trailer: never erase image bytes */
-		if (dev->commit_len[image] > size - unit)
-			return DFU_FLASH_PROGRAM_FAILED;
+	if (has_data(t, sizeof(t))) {
+		/* no image reaches the trailer region (dfumgr_wire_image_max): safe to erase */
 		rc = dev->ops->erase(dev->user, area, size - unit, unit, &cost);
 		if (rc != 0)
 			return rc;
@@ -594,6 +755,13 @@ static int write_trailer(struct dfu_dev *dev, unsigned image, bool permanent)
 	return rc;
 }
 
+static void commit_reject(struct dfu_dev *dev, uint8_t err)
+{
+	dev->commit_state = DFUMGR_COMMIT_REJECTED;
+	dev->last_error = err;
+	dev->digest.status = DFUMGR_DIGEST_NONE;
+}
+
 static void commit_step(struct dfu_dev *dev, uint32_t budget)
 {
 	unsigned i = dev->commit_image;
@@ -601,18 +769,22 @@ static void commit_step(struct dfu_dev *dev, uint32_t budget)
 	if (dev->commit_state != DFUMGR_COMMIT_CHECKING)
 		return;
 	if (dev->digest.status != DFUMGR_DIGEST_BUSY)
-		digest_begin(dev, (uint8_t)i, false, dev->commit_len[i]);
+		digest_begin(dev, (uint8_t)i, false, dev->commit_len[i], dev->commit_hashed[i]);
 	digest_step(dev, budget);
 	if (dev->digest.status == DFUMGR_DIGEST_BUSY)
 		return;
 	if (dev->digest.status != DFUMGR_DIGEST_READY) {
-		dev->commit_state = DFUMGR_COMMIT_REJECTED;
-		dev->last_error = DFUMGR_DEV_FLASH;
+		commit_reject(dev, DFUMGR_DEV_FLASH);
 		return;
 	}
+	/* the image is what MCUboot will check (its own SHA256 TLV) ... */
+	if (!digest_equal(dev->digest.prefix_sha256, dev->commit_tlv[i])) {
+		commit_reject(dev, DFUMGR_DEV_BAD_IMAGE);
+		return;
+	}
+	/* ... and what the host verified against its signed manifest */
 	if (!digest_equal(dev->digest.sha256, dev->commit_sha[i])) {
-		dev->commit_state = DFUMGR_COMMIT_REJECTED;
-		dev->last_error = i == 0 ? DFUMGR_DEV_DIGEST0 : DFUMGR_DEV_DIGEST1;
+		commit_reject(dev, i == 0 ? DFUMGR_DEV_DIGEST0 : DFUMGR_DEV_DIGEST1);
 		return;
 	}
 	/* the digest job belonged to the commit; do not leave it looking like a host's */
@@ -620,16 +792,16 @@ static void commit_step(struct dfu_dev *dev, uint32_t budget)
 	if (++dev->commit_image < DFUMGR_N_IMAGES)
 		return;
 	/*
-	 * Both slots hold what the host expects: mark image 0 first, then image 1. Power lost in
-	 * between leaves only image 0 pending, and its DEPENDENCY on image 1 keeps MCUboot from
-	 * swapping it alone; image 1 pending alone would run old app code against new XIP code.
+	 * Both slots hold the images the host expects and that MCUboot will accept: mark image 0,
+	 * then image 1. A cut between the two leaves image 0 marked alone, which MCUboot refuses:
+	 * commit_begin() accepted the pair only because neither image can be installed without
+	 * the other (docs/pair-rule.md, rows C1-C6).
 	 */
 	for (unsigned k = 0; k < DFUMGR_N_IMAGES; k++) {
 		bool perm = dev->commit_flags & DFUMGR_COMMIT_F_PERMANENT;
 
 		if (write_trailer(dev, k, perm) != 0) {
-			dev->commit_state = DFUMGR_COMMIT_REJECTED;
-			dev->last_error = DFUMGR_DEV_FLASH;
+			commit_reject(dev, DFUMGR_DEV_FLASH);
 			return;
 		}
 		dev->slot_state[k] = perm ? DFUMGR_SLOT_CONFIRMED : DFUMGR_SLOT_PENDING;
@@ -637,37 +809,214 @@ static void commit_step(struct dfu_dev *dev, uint32_t budget)
 	dev->commit_state = DFUMGR_COMMIT_DONE;
 }
 
-static void version_from_header(const uint8_t hdr[32], uint8_t out[8])
+/* ---- the pair rule ---- */
+
+/* An image of a set: valid, its parsed header/TLVs and its own SHA256 TLV. */
+struct set_image {
+	bool valid;
+	struct mcuboot_image_info info;
+	uint8_t sha[32];
+};
+
+static void load_set_image(struct dfu_dev *dev, enum dfu_area area, struct set_image *ret)
 {
-	memcpy(out, hdr + 20, 8);
+	memset(ret, 0, sizeof(*ret));
+	ret->valid = read_image(dev, area, &ret->info) == MCUBOOT_IMAGE_OK &&
+		     dev->ops->read(dev->user, area, ret->info.sha256_off, ret->sha, 32) == 0;
 }
+
+/* MCUboot would run image 0 a and image 1 b together: each meets the other's dependencies. */
+static bool set_bootable(const struct dfu_dev *dev, const struct set_image *a,
+			 const struct set_image *b)
+{
+	const struct mcuboot_version *v[2] = {
+	    a->valid ? &a->info.version : NULL,
+	    b->valid ? &b->info.version : NULL,
+	};
+
+	return a->valid && b->valid && mcuboot_deps_met(&a->info, v, dev->version_cmp_build) &&
+	       mcuboot_deps_met(&b->info, v, dev->version_cmp_build);
+}
+
+static bool same_image(const struct set_image *a, const struct set_image *b)
+{
+	return a->valid && b->valid && digest_equal(a->sha, b->sha);
+}
+
+/*
+ * The board's pair rule (docs/pair-rule.md): MCUboot must install the new pair as a whole and
+ * refuse each half. With every image marked, MCUboot checks the dependencies of the set it
+ * would produce and, if one is unmet, swaps nothing at all (boot_verify_dependencies()). So a
+ * half, {new image 0, running image 1} or {running image 0, new image 1}, must fail that check
+ * unless it is the old or the new pair itself (an image that is not changing). The same two
+ * sets are what a revert of one image alone would produce, so this also covers the confirm.
+ */
+static uint8_t pair_rule(struct dfu_dev *dev, const struct set_image sec[2],
+			 const struct set_image pri[2])
+{
+	if (!set_bootable(dev, &sec[0], &sec[1]))
+		return DFUMGR_DEV_PAIR;
+	for (unsigned i = 0; i < DFUMGR_N_IMAGES; i++)
+		if (pri[i].valid && !same_image(&sec[i], &pri[i]) &&
+		    mcuboot_version_cmp(&sec[i].info.version, &pri[i].info.version,
+					dev->version_cmp_build) == 0)
+			return DFUMGR_DEV_SAME_VERSION;
+	if (same_image(&sec[0], &pri[0]) || same_image(&sec[1], &pri[1]))
+		return DFUMGR_DEV_OK;
+	if (set_bootable(dev, &sec[0], &pri[1]) || set_bootable(dev, &pri[0], &sec[1]))
+		return DFUMGR_DEV_DIVISIBLE;
+	return DFUMGR_DEV_OK;
+}
+
+/*
+ * COMMIT's checks that need no hashing. Each slot must hold a whole MCUboot image that fits the
+ * slot, written in this DFU session (a slot that merely holds bytes from before a reset never
+ * counts), with the extent the host names; and the pair must satisfy the pair rule.
+ */
+static uint8_t commit_begin(struct dfu_dev *dev, const uint8_t *data)
+{
+	struct set_image sec[DFUMGR_N_IMAGES], pri[DFUMGR_N_IMAGES];
+	uint8_t err;
+
+	for (unsigned i = 0; i < DFUMGR_N_IMAGES; i++) {
+		const uint8_t *p = data + DFUMGR_COMMIT_IMAGES + i * DFUMGR_COMMIT_IMAGE_LEN;
+
+		load_set_image(dev, dfu_area_secondary(i), &sec[i]);
+		load_set_image(dev, dfu_area_primary(i), &pri[i]);
+		if (!sec[i].valid) {
+			uint8_t hdr[MCUBOOT_IMAGE_HDR_SIZE];
+			uint32_t end = slot_has_header(dev, dfu_area_secondary(i), hdr)
+					   ? mcuboot_image_hashed_end(hdr)
+					   : 0;
+
+			/* cut short (the header declares more), or not an image at all */
+			return !dev->written[i] || (end && dev->written[i] < end + 4)
+				   ? DFUMGR_DEV_NOT_WRITTEN
+				   : DFUMGR_DEV_BAD_IMAGE;
+		}
+		if (sec[i].info.extent > dfu_dev_image_max(dev, i))
+			return DFUMGR_DEV_BAD_IMAGE;
+		if (dev->written[i] < sec[i].info.extent)
+			return DFUMGR_DEV_NOT_WRITTEN;
+		if (get32(p + DFUMGR_COMMIT_IMG_LENGTH) != sec[i].info.extent)
+			return DFUMGR_DEV_EXTENT;
+		dev->commit_len[i] = sec[i].info.extent;
+		dev->commit_hashed[i] = sec[i].info.hashed;
+		memcpy(dev->commit_sha[i], p + DFUMGR_COMMIT_IMG_SHA256, 32);
+		memcpy(dev->commit_tlv[i], sec[i].sha, 32);
+	}
+	err = pair_rule(dev, sec, pri);
+	if (err != DFUMGR_DEV_OK)
+		return err;
+	dev->commit_flags = data[DFUMGR_COMMIT_FLAGS];
+	dev->commit_image = 0;
+	dev->commit_state = DFUMGR_COMMIT_CHECKING;
+	dev->digest.status = DFUMGR_DIGEST_NONE;
+	return DFUMGR_DEV_OK;
+}
+
+/* ---- the application's confirm ---- */
+
+int dfu_dev_confirm(struct dfu_dev *dev)
+{
+	struct set_image pri[DFUMGR_N_IMAGES];
+
+	for (unsigned i = 0; i < DFUMGR_N_IMAGES; i++) {
+		load_set_image(dev, dfu_area_primary(i), &pri[i]);
+		if (!pri[i].valid)
+			return DFU_CONFIRM_NO_IMAGE;
+	}
+	if (!set_bootable(dev, &pri[0], &pri[1]))
+		return DFU_CONFIRM_MISMATCH;
+	/*
+	 * Image 0 first. Confirmed alone, it leaves image 1 to revert at the next boot, and
+	 * MCUboot then checks running image 0's dependency against the image 1 the revert would
+	 * bring back: with dfu-mgr's mutual dependencies it is unmet, so nothing reverts and this
+	 * function confirms image 1 at that boot. (Image 1 first is refused the same way, by
+	 * image 1's own dependency; image 0 first also holds for image pairs that carry only
+	 * image 0's dependency on image 1.) docs/pair-rule.md, rows B1-B4.
+	 */
+	for (unsigned i = 0; i < DFUMGR_N_IMAGES; i++) {
+		enum dfu_area area = dfu_area_primary(i);
+		uint8_t row[8];
+		struct trailer t;
+		uint32_t cost = 0;
+		int rc = read_trailer(dev, area, &t);
+
+		if (rc != 0)
+			return rc;
+		/* bootutil's boot_set_confirmed_multi(): no magic, nothing to confirm */
+		if (t.magic_unset)
+			continue;
+		if (!t.magic)
+			return DFU_CONFIRM_BAD_MAGIC;
+		if (t.image_ok != 0xff) /* set, or not erased: MCUboot counts both as confirmed */
+			continue;
+		memset(row, 0xff, sizeof(row));
+		row[0] = DFUMGR_BOOT_FLAG_SET;
+		rc = dev->ops->program(dev->user, area,
+				       dev->area[area].size - DFUMGR_TRAILER_IMAGE_OK_OFF, row,
+				       sizeof(row), &cost);
+		if (rc != 0)
+			return rc;
+	}
+	return DFU_CONFIRM_DONE;
+}
+
+/* ---- GET_INFO ---- */
 
 static int get_info(struct dfu_dev *dev, uint8_t *data, uint16_t wLength)
 {
+	uint16_t caps = DFUMGR_CAP_UPLOAD | DFUMGR_CAP_VERSION_BUILD;
+
 	if (wLength < DFUMGR_INFO_LEN)
 		return DFU_DEV_STALL;
 	/* a host polling for a commit drives it */
 	commit_step(dev, 16 * DFU_DIGEST_STEP);
+	if (dev->no_upload)
+		caps &= (uint16_t)~DFUMGR_CAP_UPLOAD;
+	if (!dev->version_cmp_build)
+		caps &= (uint16_t)~DFUMGR_CAP_VERSION_BUILD;
 	memset(data, 0, DFUMGR_INFO_LEN);
 	data[DFUMGR_INFO_PROTO] = DFUMGR_PROTO_VERSION;
 	data[DFUMGR_INFO_N_IMAGES] = DFUMGR_N_IMAGES;
 	data[DFUMGR_INFO_LAST_ERROR] = dev->last_error;
 	data[DFUMGR_INFO_COMMIT_STATE] = dev->commit_state;
 	memcpy(data + DFUMGR_INFO_SERIAL, dev->serial, strlen(dev->serial));
+	memcpy(data + DFUMGR_INFO_PRODUCT, dev->product, strlen(dev->product));
+	put16(data + DFUMGR_INFO_HW_REV, dev->hw_revision);
+	put16(data + DFUMGR_INFO_CAPS, caps);
 	for (unsigned i = 0; i < DFUMGR_N_IMAGES; i++) {
 		uint8_t *p = data + DFUMGR_INFO_IMAGES + i * DFUMGR_INFO_IMAGE_LEN;
 		enum dfu_area sec = dfu_area_secondary(i);
-		uint8_t hdr[32];
+		struct mcuboot_image_info img;
+		struct trailer t;
+		uint8_t flags = 0, hdr[32];
 
 		p[DFUMGR_INFO_IMG_SLOT_STATE] = dev->slot_state[i];
 		if (slot_has_header(dev, dfu_area_primary(i), hdr)) {
-			p[DFUMGR_INFO_IMG_FLAGS] = 1;
-			version_from_header(hdr, p + DFUMGR_INFO_IMG_VERSION);
+			flags |= DFUMGR_INFO_F_PRIMARY_VALID;
+			memcpy(p + DFUMGR_INFO_IMG_VERSION, hdr + 20, 8);
+			if (read_image(dev, dfu_area_primary(i), &img) == MCUBOOT_IMAGE_OK &&
+			    img.has_sec_cnt) {
+				flags |= DFUMGR_INFO_F_HAS_SEC_CNT;
+				put32(p + DFUMGR_INFO_IMG_SEC_CNT, img.sec_cnt);
+			}
+			/* no trailer (flashed, not swapped) counts as confirmed, as for MCUboot */
+			if (read_trailer(dev, dfu_area_primary(i), &t) == 0 &&
+			    (t.magic_unset || t.image_ok == DFUMGR_BOOT_FLAG_SET))
+				flags |= DFUMGR_INFO_F_PRIMARY_CONFIRMED;
 		}
+		if (dev->whole[i])
+			flags |= DFUMGR_INFO_F_SECONDARY_WHOLE;
+		p[DFUMGR_INFO_IMG_FLAGS] = flags;
 		put32(p + DFUMGR_INFO_IMG_SLOT_SIZE, dev->area[sec].size);
 		put32(p + DFUMGR_INFO_IMG_ERASE_UNIT, dev->area[sec].erase_unit);
 		put32(p + DFUMGR_INFO_IMG_WRITTEN, dev->written[i]);
 		put32(p + DFUMGR_INFO_IMG_UPLOADABLE, uploadable(dev, i));
+		put32(p + DFUMGR_INFO_IMG_MAX_IMAGE, dfu_dev_image_max(dev, i));
+		if (read_image(dev, sec, &img) == MCUBOOT_IMAGE_OK)
+			put32(p + DFUMGR_INFO_IMG_SEC_EXTENT, img.extent);
 	}
 	return DFUMGR_INFO_LEN;
 }
@@ -718,7 +1067,7 @@ static int vendor_request(struct dfu_dev *dev, const struct dfu_setup *s, uint8_
 			len = primary ? dev->area[area].size : uploadable(dev, alt);
 		if (len > dev->area[area].size)
 			return reject(dev, DFUMGR_DEV_BAD_LENGTH);
-		digest_begin(dev, alt, primary, len);
+		digest_begin(dev, alt, primary, len, 0);
 		dev->last_error = DFUMGR_DEV_OK;
 		return 0;
 	}
@@ -748,7 +1097,9 @@ static int vendor_request(struct dfu_dev *dev, const struct dfu_setup *s, uint8_
 			memcpy(data + DFUMGR_DIGEST_SHA256, dev->digest.sha256, 32);
 		return DFUMGR_DIGEST_LEN;
 	}
-	case DFUMGR_REQ_COMMIT:
+	case DFUMGR_REQ_COMMIT: {
+		uint8_t err;
+
 		if (in)
 			return reject(dev, DFUMGR_DEV_BAD_REQUEST);
 		if (!dev->dfu_mode || !transfer_idle(dev) ||
@@ -760,26 +1111,15 @@ static int vendor_request(struct dfu_dev *dev, const struct dfu_setup *s, uint8_
 			return reject(dev, DFUMGR_DEV_BAD_VERSION);
 		if (data[DFUMGR_COMMIT_N_IMAGES] != DFUMGR_N_IMAGES)
 			return reject(dev, DFUMGR_DEV_BAD_LENGTH);
-		for (unsigned i = 0; i < DFUMGR_N_IMAGES; i++) {
-			const uint8_t *p =
-			    data + DFUMGR_COMMIT_IMAGES + i * DFUMGR_COMMIT_IMAGE_LEN;
-			uint32_t len = get32(p + DFUMGR_COMMIT_IMG_LENGTH);
-			enum dfu_area a = dfu_area_secondary(i);
-
-			/* the trailer must still fit after the image */
-			if (len == 0 || len > dev->area[a].size - DFUMGR_TRAILER_SWAP_INFO_OFF)
-				return reject(dev, DFUMGR_DEV_BAD_LENGTH);
-			if (dev->slot_state[i] == DFUMGR_SLOT_EMPTY)
-				return reject(dev, DFUMGR_DEV_NOT_WRITTEN);
-			dev->commit_len[i] = len;
-			memcpy(dev->commit_sha[i], p + DFUMGR_COMMIT_IMG_SHA256, 32);
+		err = commit_begin(dev, data);
+		if (err != DFUMGR_DEV_OK) {
+			/* a refused commit leaves the marks as they were (none, or the last pair)
+			 */
+			return reject(dev, err);
 		}
-		dev->commit_flags = data[DFUMGR_COMMIT_FLAGS];
-		dev->commit_image = 0;
-		dev->commit_state = DFUMGR_COMMIT_CHECKING;
-		dev->digest.status = DFUMGR_DIGEST_NONE;
 		dev->last_error = DFUMGR_DEV_OK;
 		return 0;
+	}
 	default:
 		return reject(dev, DFUMGR_DEV_BAD_REQUEST);
 	}

@@ -61,10 +61,13 @@ struct dfu_dev_ops {
 	int (*program)(void *user, enum dfu_area area, uint32_t off, const uint8_t *data,
 		       uint32_t len, uint32_t *cost_us);
 	int (*read)(void *user, enum dfu_area area, uint32_t off, uint8_t *data, uint32_t len);
-	/* One SHA-256 computation at a time. */
-	void (*sha256_start)(void *user);
-	void (*sha256_update)(void *user, const uint8_t *data, uint32_t len);
-	void (*sha256_finish)(void *user, uint8_t digest[32]);
+	/*
+	 * SHA-256 in DFU_SHA_CONTEXTS independent contexts (0 and 1): a commit hashes a slot's
+	 * whole image and its MCUboot-hashed prefix in one pass over the flash.
+	 */
+	void (*sha256_start)(void *user, unsigned ctx);
+	void (*sha256_update)(void *user, unsigned ctx, const uint8_t *data, uint32_t len);
+	void (*sha256_finish)(void *user, unsigned ctx, uint8_t digest[32]);
 	/*
 	 * Runtime mode, DFU_DETACH accepted: the device will detach (bitWillDetach) and come back
 	 * in DFU mode with the same serial. Called from dfu_dev_control(): answer the request
@@ -75,7 +78,19 @@ struct dfu_dev_ops {
 	void (*reboot)(void *user);
 };
 
+#define DFU_SHA_CONTEXTS 2
+
 #define DFU_DEV_STALL (-1)
+
+/* What the platform tells the core about the board and its firmware build. */
+struct dfu_dev_config {
+	const struct dfu_area_info *areas; /* the four areas; NULL: wire.h's map, 4 KiB units */
+	const char *serial;                /* ASCII, at most DFUMGR_SERIAL_MAX characters */
+	const char *product;               /* ASCII, at most DFUMGR_PRODUCT_MAX characters */
+	uint16_t hw_revision;
+	bool no_upload;         /* refuse DFU_UPLOAD: the product keeps its firmware unreadable */
+	bool version_cmp_build; /* as MCUboot's MCUBOOT_VERSION_CMP_USE_BUILD_NUMBER */
+};
 
 /* A control request as it arrives in the SETUP packet. */
 struct dfu_setup {
@@ -96,8 +111,10 @@ struct dfu_digest_job {
 	uint8_t alt;
 	bool primary; /* hashing the primary (running) slot */
 	uint32_t length;
+	uint32_t prefix; /* also hash the first prefix bytes in context 1 (0: no) */
 	uint32_t done;
 	uint8_t sha256[32];
+	uint8_t prefix_sha256[32];
 };
 
 struct dfu_dev {
@@ -105,6 +122,10 @@ struct dfu_dev {
 	void *user;
 	struct dfu_area_info area[DFU_AREA_COUNT];
 	char serial[DFUMGR_SERIAL_MAX + 1];
+	char product[DFUMGR_PRODUCT_MAX + 1];
+	uint16_t hw_revision;
+	bool no_upload;
+	bool version_cmp_build;
 	bool dfu_mode;
 
 	uint8_t state;  /* enum dfu_state */
@@ -120,7 +141,16 @@ struct dfu_dev {
 	uint8_t block[DFUMGR_TRANSFER_SIZE];
 	uint8_t erased[DFUMGR_N_IMAGES][DFU_MAX_SECTORS / 8];
 
-	uint32_t written[DFUMGR_N_IMAGES]; /* bytes written since the session's erase */
+	/*
+	 * What this DFU-mode session wrote: bytes from the slot's start, contiguous (a download
+	 * always starts at block 0). Zero after init: a slot written before a reset never
+	 * counts for COMMIT. whole: the download reached manifestation and the image's own
+	 * SHA256 TLV matched flash.
+	 */
+	uint32_t written[DFUMGR_N_IMAGES];
+	bool whole[DFUMGR_N_IMAGES];
+	/* the download's limit: data past it must be erased-value padding (0xff) */
+	uint32_t data_end;
 	uint8_t slot_state[DFUMGR_N_IMAGES];
 
 	struct dfu_digest_job digest;
@@ -130,19 +160,41 @@ struct dfu_dev {
 	uint8_t commit_flags;
 	uint8_t commit_image; /* image being hashed */
 	uint32_t commit_len[DFUMGR_N_IMAGES];
+	uint32_t commit_hashed[DFUMGR_N_IMAGES]; /* what the image's SHA256 TLV covers */
 	uint8_t commit_sha[DFUMGR_N_IMAGES][32];
+	uint8_t commit_tlv[DFUMGR_N_IMAGES][32]; /* the image's own SHA256 TLV */
 
 	uint8_t last_error; /* enum dfumgr_dev_error */
 	uint64_t detach_deadline_us;
 };
 
 /*
- * Initialises dev in runtime (application) mode or DFU mode. areas: the four areas' sizes and
- * erase units (NULL: the partition map of wire.h with 4 KiB units). serial: ASCII, at most
- * DFUMGR_SERIAL_MAX characters. Reads the secondary slots to find their state.
+ * Initialises dev in runtime (application) mode or DFU mode (a new DFU session: nothing counts
+ * as written). cfg: the board and build (see struct dfu_dev_config). Reads the secondary slots
+ * to find their state.
  */
 void dfu_dev_init(struct dfu_dev *dev, const struct dfu_dev_ops *ops, void *user, bool dfu_mode,
-		  const char *serial, const struct dfu_area_info *areas);
+		  const struct dfu_dev_config *cfg);
+
+/* dfu_dev_confirm() results besides 0 and the negative enum dfu_flash_result values. */
+enum dfu_confirm_result {
+	DFU_CONFIRM_DONE = 0,        /* both images confirmed (or had nothing to confirm) */
+	DFU_CONFIRM_NO_IMAGE = -10,  /* a primary slot holds no valid image header */
+	DFU_CONFIRM_MISMATCH = -11,  /* the running images' dependencies are not met */
+	DFU_CONFIRM_BAD_MAGIC = -12, /* a primary trailer holds a damaged boot magic */
+};
+
+/*
+ * The application's confirmation after a test swap, after its own self-test passed: checks
+ * that the two running images meet each other's dependencies, then writes image_ok into the
+ * primary trailer of image 0, then of image 1 (docs/pair-rule.md says why that order). An
+ * image without a trailer (not swapped in by MCUboot) or already confirmed is left alone.
+ * Returns an enum dfu_confirm_result or a negative enum dfu_flash_result.
+ */
+int dfu_dev_confirm(struct dfu_dev *dev);
+
+/* The largest image a secondary slot takes (dfumgr_wire_image_max() of its geometry). */
+uint32_t dfu_dev_image_max(const struct dfu_dev *dev, unsigned image);
 
 /*
  * Handles a class (0x21/0xa1) or vendor (0x41/0xc1) request for the DFU interface. data holds

@@ -57,24 +57,24 @@ static int op_read(void *u, enum dfu_area a, uint32_t off, uint8_t *d, uint32_t 
 	return emu_flash_read(f, base + off, d, len);
 }
 
-static void op_sha_start(void *u)
+static void op_sha_start(void *u, unsigned ctx)
 {
-	dfumgr_sha256_reset(((struct emu_board *)u)->sha);
+	dfumgr_sha256_reset(((struct emu_board *)u)->sha[ctx]);
 }
 
-static void op_sha_update(void *u, const uint8_t *d, uint32_t len)
+static void op_sha_update(void *u, unsigned ctx, const uint8_t *d, uint32_t len)
 {
-	dfumgr_sha256_update(((struct emu_board *)u)->sha, d, len);
+	dfumgr_sha256_update(((struct emu_board *)u)->sha[ctx], d, len);
 }
 
-static void op_sha_finish(void *u, uint8_t out[32])
+static void op_sha_finish(void *u, unsigned ctx, uint8_t out[32])
 {
 	struct emu_board *b = u;
 	uint8_t alt = b->dev.digest.alt;
 
-	dfumgr_sha256_final(b->sha, out);
+	dfumgr_sha256_final(b->sha[ctx], out);
 	/* the "wrong digest" fault: what a marginal QSPI read during the hash would give */
-	if (b->dev.digest.status == DFUMGR_DIGEST_BUSY && !b->dev.digest.primary &&
+	if (ctx == 0 && b->dev.digest.status == DFUMGR_DIGEST_BUSY && !b->dev.digest.primary &&
 	    alt < DFUMGR_N_IMAGES && b->fault.wrong_digest[alt]) {
 		b->fault.wrong_digest[alt]--;
 		out[0] ^= 0x01;
@@ -137,8 +137,9 @@ static int program_factory_pair(struct emu_board *b)
 		uint32_t base;
 		struct emu_flash *f = emu_board_area(b, dfu_area_primary(i), &base);
 
-		o.n_deps = i == 0 ? 1 : 0;
-		o.deps[0] = (struct dfumgr_image_dep){1, {1, 0, 0, 0}};
+		/* what `dfu-mgr pack` makes: each image depends on the other at its version */
+		o.n_deps = 1;
+		o.deps[0] = (struct dfumgr_image_dep){(uint8_t)(1 - i), {1, 0, 0, 0}};
 		rc = payload ? dfumgr_image_build(NULL, payload, size[i], &o, &img, &img_size)
 			     : -ENOMEM;
 		if (rc == 0)
@@ -163,6 +164,9 @@ int emu_board_open(struct emu_board *b, unsigned index, const char *serial, cons
 	snprintf(b->dir, sizeof(b->dir), "%s", dir);
 	b->mcuboot_key = mcuboot_key;
 	b->replug_ms = 200;
+	snprintf(b->product, sizeof(b->product), "%s", EMU_DEFAULT_PRODUCT);
+	b->hw_revision = 1;
+	b->version_cmp_build = true;
 	for (int i = 0; i < DFUMGR_N_IMAGES; i++)
 		b->fault.disconnect_at[i] = b->fault.power_cut_at[i] = UINT64_MAX;
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
@@ -179,10 +183,12 @@ int emu_board_open(struct emu_board *b, unsigned index, const char *serial, cons
 			    real_timing ? &emu_timing_mx25r64 : &emu_timing_none);
 	if (rc < 0)
 		goto fail;
-	b->sha = dfumgr_sha256_new();
-	if (!b->sha) {
-		rc = -ENOMEM;
-		goto fail;
+	for (int i = 0; i < DFU_SHA_CONTEXTS; i++) {
+		b->sha[i] = dfumgr_sha256_new();
+		if (!b->sha[i]) {
+			rc = -ENOMEM;
+			goto fail;
+		}
 	}
 	if (fresh) {
 		rc = program_factory_pair(b);
@@ -199,11 +205,26 @@ void emu_board_close(struct emu_board *b)
 {
 	emu_flash_close(&b->internal);
 	emu_flash_close(&b->qspi);
-	b->sha = dfumgr_sha256_free(b->sha);
+	for (int i = 0; i < DFU_SHA_CONTEXTS; i++)
+		b->sha[i] = dfumgr_sha256_free(b->sha[i]);
+}
+
+/* The firmware build the board runs: its identity and the product's configuration. */
+static struct dfu_dev_config board_config(const struct emu_board *b)
+{
+	return (struct dfu_dev_config){
+	    .serial = b->serial,
+	    .product = b->product,
+	    .hw_revision = b->hw_revision,
+	    .no_upload = b->no_upload,
+	    .version_cmp_build = b->version_cmp_build,
+	};
 }
 
 void emu_board_boot(struct emu_board *b, uint64_t now_us)
 {
+	struct dfu_dev_config cfg = board_config(b);
+
 	(void)now_us;
 	b->boots++;
 	emu_mcuboot_run(b);
@@ -211,16 +232,18 @@ void emu_board_boot(struct emu_board *b, uint64_t now_us)
 	b->configuration = 0;
 	b->alt = 0;
 	memset(b->dl_bytes, 0, sizeof(b->dl_bytes));
-	dfu_dev_init(&b->dev, &board_ops, b, false, b->serial, NULL);
+	dfu_dev_init(&b->dev, &board_ops, b, false, &cfg);
 	build_descriptors(b);
 }
 
 void emu_board_enter_dfu(struct emu_board *b)
 {
+	struct dfu_dev_config cfg = board_config(b);
+
 	b->mode = EMU_MODE_DFU;
 	b->configuration = 0;
 	b->alt = 0;
-	dfu_dev_init(&b->dev, &board_ops, b, true, b->serial, NULL);
+	dfu_dev_init(&b->dev, &board_ops, b, true, &cfg);
 	build_descriptors(b);
 }
 

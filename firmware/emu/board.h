@@ -15,6 +15,9 @@
 #include "shim_desc.h"
 
 struct dfumgr_sha256;
+
+/* The product a new board reports (the demo's and the tests' bundles name it). */
+#define EMU_DEFAULT_PRODUCT "xip-app"
 struct dfumgr_key;
 
 enum emu_mode {
@@ -54,7 +57,12 @@ struct emu_board {
 	char dir[512]; /* where its flash files live */
 	struct emu_flash internal, qspi;
 	struct dfu_dev dev;
-	struct dfumgr_sha256 *sha;
+	struct dfumgr_sha256 *sha[DFU_SHA_CONTEXTS];
+	/* the firmware build: identity and product configuration (Kconfig on the real board) */
+	char product[DFUMGR_PRODUCT_MAX + 1];
+	uint16_t hw_revision;
+	bool no_upload;
+	bool version_cmp_build;
 	const struct dfumgr_key *mcuboot_key; /* MCUboot's signature key, or NULL (hash only) */
 	enum emu_mode mode;
 	enum emu_app_state app;

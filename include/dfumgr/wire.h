@@ -160,9 +160,8 @@ static inline uint32_t dfumgr_wire_trailer_size(uint32_t max_sectors, uint32_t w
  */
 static inline uint32_t dfumgr_wire_image_max(uint32_t slot_size, uint32_t sector)
 {
-	uint32_t trailer = dfumgr_wire_trailer_size(DFUMGR_MCUBOOT_MAX_SECTORS,
-						    DFUMGR_MCUBOOT_WRITE_SIZE,
-						    DFUMGR_MCUBOOT_MAX_ALIGN);
+	uint32_t trailer = dfumgr_wire_trailer_size(
+	    DFUMGR_MCUBOOT_MAX_SECTORS, DFUMGR_MCUBOOT_WRITE_SIZE, DFUMGR_MCUBOOT_MAX_ALIGN);
 	uint32_t reserved = (trailer + sector - 1) / sector * sector + sector;
 
 	return slot_size > reserved ? slot_size - reserved : 0;
@@ -183,7 +182,8 @@ enum dfumgr_vendor_request {
 	DFUMGR_REQ_DIGEST_GET = 0x42,   /* IN, wValue as DIGEST_START: DFUMGR_DIGEST_* below */
 	DFUMGR_REQ_COMMIT = 0x43,       /* OUT, data: DFUMGR_COMMIT_* below */
 	DFUMGR_REQ_REBOOT = 0x44,       /* OUT, no data */
-	/* reserved for per-sector digests of a slot, paged (capability DFUMGR_CAP_SECTOR_DIGESTS) */
+	/* reserved for per-sector digests of a slot, paged (capability DFUMGR_CAP_SECTOR_DIGESTS)
+	 */
 	DFUMGR_REQ_SECTOR_DIGESTS = 0x45,
 };
 
@@ -208,14 +208,15 @@ enum dfumgr_dev_error {
 	DFUMGR_DEV_OK = 0,
 	DFUMGR_DEV_BAD_REQUEST = 1, /* unknown request or bad direction */
 	DFUMGR_DEV_BAD_ALT = 2,
-	DFUMGR_DEV_BAD_LENGTH = 3,   /* wLength or a length field out of range */
-	DFUMGR_DEV_BUSY = 4,         /* a download, digest or commit is in progress */
-	DFUMGR_DEV_BAD_VERSION = 5,  /* unknown protocol version in the request */
-	DFUMGR_DEV_DIGEST0 = 6,      /* image 0's slot does not hash to the expected digest */
-	DFUMGR_DEV_DIGEST1 = 7,      /* image 1's slot does not hash to the expected digest */
-	DFUMGR_DEV_FLASH = 8,        /* a flash operation failed */
-	DFUMGR_DEV_STATE = 9,        /* not allowed in the current DFU state */
-	DFUMGR_DEV_NOT_WRITTEN = 10, /* commit of an image not wholly written since DFU mode began */
+	DFUMGR_DEV_BAD_LENGTH = 3,  /* wLength or a length field out of range */
+	DFUMGR_DEV_BUSY = 4,        /* a download, digest or commit is in progress */
+	DFUMGR_DEV_BAD_VERSION = 5, /* unknown protocol version in the request */
+	DFUMGR_DEV_DIGEST0 = 6,     /* image 0's slot does not hash to the expected digest */
+	DFUMGR_DEV_DIGEST1 = 7,     /* image 1's slot does not hash to the expected digest */
+	DFUMGR_DEV_FLASH = 8,       /* a flash operation failed */
+	DFUMGR_DEV_STATE = 9,       /* not allowed in the current DFU state */
+	DFUMGR_DEV_NOT_WRITTEN =
+	    10, /* commit of an image not wholly written since DFU mode began */
 	/* version 2 */
 	DFUMGR_DEV_TRAILER = 11,   /* a download put non-erased bytes past the image's end or in the
 				      trailer region: only COMMIT writes MCUboot trailers */
@@ -224,8 +225,8 @@ enum dfumgr_dev_error {
 	DFUMGR_DEV_EXTENT = 13,    /* commit: the length given is not the image's extent */
 	DFUMGR_DEV_PAIR = 14,      /* commit: the new images' dependencies on each other are not
 				      met: MCUboot would install neither */
-	DFUMGR_DEV_DIVISIBLE = 15, /* commit: MCUboot could install one image of the pair without the
-				      other (no mutual dependency at the new versions) */
+	DFUMGR_DEV_DIVISIBLE = 15, /* commit: MCUboot could install one image of the pair without
+				      the other (no mutual dependency at the new versions) */
 	DFUMGR_DEV_SAME_VERSION = 16, /* commit: an image has the running version but other bytes */
 	DFUMGR_DEV_NO_UPLOAD = 17,    /* reading slots back is disabled in this firmware */
 };
@@ -237,13 +238,12 @@ enum dfumgr_dev_error {
 #define DFUMGR_INFO_LAST_ERROR   2  /* u8 enum dfumgr_dev_error */
 #define DFUMGR_INFO_COMMIT_STATE 3  /* u8 enum dfumgr_commit_state */
 #define DFUMGR_INFO_SERIAL       4  /* char[24], NUL-padded */
-#define DFUMGR_INFO_PRODUCT      28 /* char[24], NUL-padded: the manifest's "product" */
-#define DFUMGR_INFO_HW_REV       52 /* u16 hardware revision */
-#define DFUMGR_INFO_CAPS         54 /* u16 DFUMGR_CAP_* */
-#define DFUMGR_INFO_RESERVED     56 /* u8[8] 0 */
+#define DFUMGR_INFO_PRODUCT      28 /* char[32], NUL-padded: the manifest's "product" */
+#define DFUMGR_INFO_HW_REV       60 /* u16 hardware revision */
+#define DFUMGR_INFO_CAPS         62 /* u16 DFUMGR_CAP_* */
 #define DFUMGR_INFO_IMAGES       64 /* then per image, 48 bytes: */
 #define DFUMGR_INFO_IMAGE_LEN    48
-#define DFUMGR_PRODUCT_MAX       24
+#define DFUMGR_PRODUCT_MAX       32
 
 #define DFUMGR_INFO_IMG_SLOT_STATE 0  /* u8 enum dfumgr_slot_state */
 #define DFUMGR_INFO_IMG_FLAGS      1  /* u8 DFUMGR_INFO_F_* */
@@ -253,7 +253,8 @@ enum dfumgr_dev_error {
 #define DFUMGR_INFO_IMG_ERASE_UNIT 16 /* u32 */
 #define DFUMGR_INFO_IMG_WRITTEN    20 /* u32 bytes written by the current download session */
 #define DFUMGR_INFO_IMG_UPLOADABLE 24 /* u32 bytes an UPLOAD returns (0: uploads disabled) */
-#define DFUMGR_INFO_IMG_MAX_IMAGE  28 /* u32 largest image the slot takes (dfumgr_wire_image_max) */
+#define DFUMGR_INFO_IMG_MAX_IMAGE  28 /* u32 largest image the slot takes (dfumgr_wire_image_max)  \
+				       */
 #define DFUMGR_INFO_IMG_SEC_CNT    32 /* u32 the running image's security counter (TLV 0x50), 0 */
 #define DFUMGR_INFO_IMG_SEC_EXTENT 36 /* u32 extent of the image in the secondary slot, 0 none */
 #define DFUMGR_INFO_IMG_RESERVED2  40 /* u8[8] 0 (room for per-sector digest paging) */

@@ -20,7 +20,7 @@ struct ram {
 	bool stuck_erase;                        /* erase leaves byte 0 of the unit at 0xfe */
 	bool fail_read;
 	int fail_program_after; /* >0: that many programs succeed, then fail */
-	struct dfumgr_sha256 *h;
+	struct dfumgr_sha256 *h[DFU_SHA_CONTEXTS];
 	int detached, rebooted, erases;
 };
 
@@ -71,21 +71,21 @@ static int ram_read(void *u, enum dfu_area a, uint32_t off, uint8_t *d, uint32_t
 	return 0;
 }
 
-static void ram_sha_start(void *u)
+static void ram_sha_start(void *u, unsigned ctx)
 {
 	struct ram *r = u;
 
-	dfumgr_sha256_reset(r->h);
+	dfumgr_sha256_reset(r->h[ctx]);
 }
 
-static void ram_sha_update(void *u, const uint8_t *d, uint32_t len)
+static void ram_sha_update(void *u, unsigned ctx, const uint8_t *d, uint32_t len)
 {
-	dfumgr_sha256_update(((struct ram *)u)->h, d, len);
+	dfumgr_sha256_update(((struct ram *)u)->h[ctx], d, len);
 }
 
-static void ram_sha_finish(void *u, uint8_t out[32])
+static void ram_sha_finish(void *u, unsigned ctx, uint8_t out[32])
 {
-	dfumgr_sha256_final(((struct ram *)u)->h, out);
+	dfumgr_sha256_final(((struct ram *)u)->h[ctx], out);
 }
 
 static void ram_detach(void *u)
@@ -113,6 +113,13 @@ static const struct dfu_dev_ops ops = {
 #define SLOT 0x10000u
 static const struct dfu_area_info areas[DFU_AREA_COUNT] = {
     {SLOT, 4096}, {SLOT, 4096}, {SLOT, 4096}, {SLOT, 4096}};
+static const struct dfu_dev_config cfg = {
+    .areas = areas,
+    .serial = "EMU-0001",
+    .product = "xip-app",
+    .hw_revision = 3,
+    .version_cmp_build = true,
+};
 
 struct fx {
 	struct ram ram;
@@ -130,8 +137,9 @@ static struct fx *fx_new(bool dfu_mode)
 		f->ram.mem[a] = malloc(SLOT);
 		memset(f->ram.mem[a], 0xff, SLOT);
 	}
-	f->ram.h = dfumgr_sha256_new();
-	dfu_dev_init(&f->dev, &ops, &f->ram, dfu_mode, "EMU-0001", areas);
+	for (int i = 0; i < DFU_SHA_CONTEXTS; i++)
+		f->ram.h[i] = dfumgr_sha256_new();
+	dfu_dev_init(&f->dev, &ops, &f->ram, dfu_mode, &cfg);
 	return f;
 }
 
@@ -139,7 +147,8 @@ static void fx_free(struct fx *f)
 {
 	for (int a = 0; a < DFU_AREA_COUNT; a++)
 		free(f->ram.mem[a]);
-	dfumgr_sha256_free(f->ram.h);
+	for (int i = 0; i < DFU_SHA_CONTEXTS; i++)
+		dfumgr_sha256_free(f->ram.h[i]);
 	free(f);
 }
 
@@ -291,20 +300,22 @@ static void test_download_states_poll_timeout_and_upload(void **state)
 	f->ram.program_cost_us = 44032;
 	expect_state(f, DFU_STATE_IDLE, DFU_STATUS_OK);
 	assert_int_equal(dfu_dev_set_alt(&f->dev, 1), 0);
-	/* first block: dfuDNLOAD-SYNC, then GETSTATUS writes it: erase trailer sector + first
-	 * sector + program = 87.5 + 87.5 + 44.032 ms -> bwPollTimeout 220 ms (rounded up) */
+	/* first block: dfuDNLOAD-SYNC, then GETSTATUS writes it: erase the first sector +
+	 * program = 87.5 + 44.032 ms -> bwPollTimeout 132 ms (rounded up); the trailer sectors
+	 * are blank, so clearing the pending marks costs nothing (see test_download_clears_marks
+	 * for the cost when they are not) */
 	memcpy(f->buf, data, DFUMGR_TRANSFER_SIZE);
 	assert_int_equal(req(f, 0x21, DFU_DNLOAD, block++, DFUMGR_TRANSFER_SIZE), 0);
 	assert_int_equal(f->dev.state, DFU_STATE_DNLOAD_SYNC);
 	assert_int_equal(req(f, 0xa1, DFU_GETSTATE, 0, 1), 1);
 	assert_int_equal(f->buf[0], DFU_STATE_DNLOAD_SYNC);
 	assert_int_equal(getstatus(f, NULL, &poll), DFU_STATE_DNBUSY);
-	assert_int_equal(poll, 220);
+	assert_int_equal(poll, 132);
 	/* polled early: still busy, told how long is left */
 	f->now += 100000;
 	assert_int_equal(getstatus(f, NULL, &poll), DFU_STATE_DNBUSY);
-	assert_int_equal(poll, 120);
-	f->now += 120000;
+	assert_int_equal(poll, 32);
+	f->now += 32000;
 	expect_state(f, DFU_STATE_DNLOAD_IDLE, DFU_STATUS_OK);
 	for (size_t off = DFUMGR_TRANSFER_SIZE; off < n; off += DFUMGR_TRANSFER_SIZE) {
 		size_t len = n - off < DFUMGR_TRANSFER_SIZE ? n - off : DFUMGR_TRANSFER_SIZE;
@@ -420,6 +431,8 @@ static void test_protocol_errors(void **state)
 	fx_free(f);
 }
 
+static uint8_t info(struct fx *f, int off);
+
 static void test_flash_errors(void **state)
 {
 	struct fx *f = fx_new(true);
@@ -446,10 +459,28 @@ static void test_flash_errors(void **state)
 	expect_state(f, DFU_STATE_ERROR, DFU_STATUS_ERR_VERIFY);
 	req(f, 0x21, DFU_CLRSTATUS, 0, 0);
 	f->ram.corrupt_program = false;
+	/* raw data up to the slot's image limit is fine; data in the trailer region is
+	 * errADDRESS (only COMMIT writes there), erased-value padding is not */
+	{
+		uint32_t max = dfu_dev_image_max(&f->dev, 0);
+		uint16_t b;
+
+		assert_int_equal(max, SLOT - 5 * 4096);
+		for (b = 0; b < max / 4096; b++)
+			dnload_block(f, b, data + b * 4096, 4096);
+		memcpy(f->buf, data, 4096);
+		req(f, 0x21, DFU_DNLOAD, b, 4096);
+		expect_state(f, DFU_STATE_ERROR, DFU_STATUS_ERR_ADDRESS);
+		assert_int_equal(info(f, DFUMGR_INFO_LAST_ERROR), DFUMGR_DEV_TRAILER);
+		req(f, 0x21, DFU_CLRSTATUS, 0, 0);
+		memset(data + max, 0xff, SLOT - max);
+		for (b = 0; b < SLOT / 4096; b++)
+			dnload_block(f, b, data + b * 4096, 4096);
+		/* ... and the trailer region's sectors were not even erased for it */
+		assert_memory_equal(f->ram.mem[DFU_AREA_IMG0_SECONDARY], data, max);
+	}
 	/* more than the slot -> errADDRESS */
-	for (uint16_t b = 0; b < SLOT / 4096; b++)
-		dnload_block(f, b, data + b * 4096, 4096);
-	memcpy(f->buf, data, 4096);
+	memset(f->buf, 0xff, 4096);
 	assert_int_equal(req(f, 0x21, DFU_DNLOAD, SLOT / 4096, 4096), DFU_DEV_STALL);
 	expect_state(f, DFU_STATE_ERROR, DFU_STATUS_ERR_ADDRESS);
 	free(data);
@@ -535,7 +566,9 @@ static void test_info_digest_commit(void **state)
 		const uint8_t *p0 = f->buf + DFUMGR_INFO_IMAGES;
 		const uint8_t *p1 = p0 + DFUMGR_INFO_IMAGE_LEN;
 
-		assert_int_equal(p0[DFUMGR_INFO_IMG_FLAGS], 1);
+		/* valid, and confirmed: a primary without trailer was not swapped in */
+		assert_int_equal(p0[DFUMGR_INFO_IMG_FLAGS],
+				 DFUMGR_INFO_F_PRIMARY_VALID | DFUMGR_INFO_F_PRIMARY_CONFIRMED);
 		assert_int_equal(p0[DFUMGR_INFO_IMG_VERSION], 1); /* major of the running image */
 		assert_int_equal(p0[DFUMGR_INFO_IMG_VERSION + 4], 4);
 		assert_int_equal(p1[DFUMGR_INFO_IMG_FLAGS], 0); /* no image 1 running */
@@ -597,10 +630,15 @@ static void test_info_digest_commit(void **state)
 	assert_int_equal(req(f, 0x41, DFUMGR_REQ_COMMIT, 0, 10), DFU_DEV_STALL);
 	assert_int_equal(info(f, DFUMGR_INFO_LAST_ERROR), DFUMGR_DEV_BAD_LENGTH);
 	{
+		/* the lengths must be the images' own: the board reads them from the headers */
 		uint32_t huge[2] = {SLOT, 1};
 
 		assert_int_equal(commit(f, huge, sha, 0), DFU_DEV_STALL);
-		assert_int_equal(info(f, DFUMGR_INFO_LAST_ERROR), DFUMGR_DEV_BAD_LENGTH);
+		assert_int_equal(info(f, DFUMGR_INFO_LAST_ERROR), DFUMGR_DEV_EXTENT);
+		huge[0] = len[0];
+		huge[1] = len[1] - 1;
+		assert_int_equal(commit(f, huge, sha, 0), DFU_DEV_STALL);
+		assert_int_equal(info(f, DFUMGR_INFO_LAST_ERROR), DFUMGR_DEV_EXTENT);
 	}
 	memset(f->buf, 0, DFUMGR_COMMIT_LEN);
 	f->buf[0] = 9;
@@ -619,21 +657,31 @@ static void test_info_digest_commit(void **state)
 		assert_int_equal(f->dev.slot_state[i], DFUMGR_SLOT_PENDING);
 	}
 	/* state survives a power cycle: a new core reads it back from flash */
-	dfu_dev_init(&f->dev, &ops, &f->ram, true, "EMU-0001", areas);
+	dfu_dev_init(&f->dev, &ops, &f->ram, true, &cfg);
 	assert_int_equal(f->dev.slot_state[0], DFUMGR_SLOT_PENDING);
 	assert_int_equal(f->dev.slot_state[1], DFUMGR_SLOT_PENDING);
 
-	/* a new download over a pending slot first erases the stale trailer */
+	/* after that power cycle nothing counts as written in this DFU session */
+	assert_int_equal(commit(f, len, sha, 0), DFU_DEV_STALL);
+	assert_int_equal(info(f, DFUMGR_INFO_LAST_ERROR), DFUMGR_DEV_NOT_WRITTEN);
+
+	/* a new download over a pending slot first erases BOTH pending marks */
 	assert_int_equal(dfu_dev_set_alt(&f->dev, 1), 0);
 	dnload_block(f, 0, img1, 4096);
+	assert_false(trailer_magic(f, DFU_AREA_IMG0_SECONDARY));
 	assert_false(trailer_magic(f, DFU_AREA_IMG1_SECONDARY));
-	assert_int_equal(f->dev.slot_state[1], DFUMGR_SLOT_EMPTY);
+	assert_int_equal(f->dev.slot_state[0], DFUMGR_SLOT_WRITTEN);
+	assert_int_equal(f->dev.slot_state[1], DFUMGR_SLOT_WRITTEN);
 	/* ... and ending it early is errNOTDONE: the header declares more */
 	assert_int_equal(req(f, 0x21, DFU_DNLOAD, 1, 0), 0);
 	expect_state(f, DFU_STATE_ERROR, DFU_STATUS_ERR_NOTDONE);
 	req(f, 0x21, DFU_CLRSTATUS, 0, 0);
 	download(f, 1, img1, len[1]);
 	assert_int_equal(f->dev.slot_state[1], DFUMGR_SLOT_WRITTEN);
+	/* image 0 is still the one in flash, but was not written since DFU mode began */
+	assert_int_equal(commit(f, len, sha, 0), DFU_DEV_STALL);
+	assert_int_equal(info(f, DFUMGR_INFO_LAST_ERROR), DFUMGR_DEV_NOT_WRITTEN);
+	download(f, 0, img0, len[0]);
 
 	/* permanent: image_ok set too */
 	assert_int_equal(commit(f, len, sha, DFUMGR_COMMIT_F_PERMANENT), 0);
@@ -674,7 +722,7 @@ static void test_commit_flash_failure_marks_neither_or_only_image0(void **state)
 	assert_false(trailer_magic(f, DFU_AREA_IMG0_SECONDARY));
 	assert_false(trailer_magic(f, DFU_AREA_IMG1_SECONDARY));
 	/* image 0's trailer (2 programs) done, image 1's first program fails: image 0 is the one
-	 * left pending, and its dependency on image 1 keeps MCUboot from swapping it alone */
+	 * left pending; the pair rule (test_pair_rule) keeps MCUboot from swapping it alone */
 	f->ram.fail_program_after = 3;
 	assert_int_equal(commit(f, len, sha, 0), 0);
 	assert_int_equal(commit_wait(f), DFUMGR_COMMIT_REJECTED);
@@ -754,6 +802,431 @@ static void test_more_statuses(void **state)
 	fx_free(f);
 }
 
+/* ---- the pair rule (docs/pair-rule.md) ---- */
+
+/*
+ * An unsigned MCUboot image: a payload of n bytes from seed, version ver, and (dep_id >= 0) a
+ * dependency on image dep_id >= dep_ver. *ret_size gets its size.
+ */
+static uint8_t *image_with(size_t n, uint8_t seed, const char *ver, int dep_id, const char *dep_ver,
+			   size_t *ret_size)
+{
+	struct dfumgr_image_build_opts o = {.header_size = 0x200, .pad_header = true};
+	uint8_t *payload = pattern(n, seed), *img = NULL;
+
+	assert_int_equal(dfumgr_version_parse(ver, &o.version), 0);
+	if (dep_id >= 0) {
+		o.n_deps = 1;
+		o.deps[0].image_id = (uint8_t)dep_id;
+		assert_int_equal(dfumgr_version_parse(dep_ver, &o.deps[0].min_version), 0);
+	}
+	assert_int_equal(dfumgr_image_build(NULL, payload, n, &o, &img, ret_size), 0);
+	free(payload);
+	return img;
+}
+
+/* What `dfu-mgr pack` makes: each image depends on the other at version ver. */
+static uint8_t *pair_image(int i, uint8_t seed, const char *ver, size_t *ret_size)
+{
+	return image_with(i == 0 ? 9000 : 15000, seed, ver, 1 - i, ver, ret_size);
+}
+
+/* Both running images in the primaries, as a board flashed at the factory has them. */
+static void install_primaries(struct fx *f, uint8_t *img[2], const size_t size[2])
+{
+	for (int i = 0; i < 2; i++) {
+		enum dfu_area a = dfu_area_primary((unsigned)i);
+
+		memset(f->ram.mem[a], 0xff, SLOT);
+		memcpy(f->ram.mem[a], img[i], size[i]);
+	}
+}
+
+/* Downloads both images and commits them; returns the commit state (or 0xff if stalled). */
+static uint8_t download_commit(struct fx *f, uint8_t *img[2], const size_t size[2])
+{
+	uint32_t len[2] = {(uint32_t)size[0], (uint32_t)size[1]};
+	uint8_t sha[2][32];
+
+	for (int i = 1; i >= 0; i--) {
+		download(f, (uint8_t)i, img[i], size[i]);
+		dfumgr_sha256(img[i], size[i], sha[i]);
+	}
+	if (commit(f, len, (const uint8_t(*)[32])sha, 0) != 0)
+		return 0xff;
+	return commit_wait(f);
+}
+
+static void test_pair_rule(void **state)
+{
+	static const struct {
+		const char *name;
+		const char *ver[2];     /* versions of the new images */
+		int dep[2];             /* image i depends on image dep[i] (-1: none) */
+		const char *dep_ver[2]; /* at this version */
+		int same_bytes;         /* image i is the running one, byte for byte (-1: none) */
+		uint8_t want_error;     /* DFUMGR_DEV_OK: committed */
+		bool old_one_way;       /* the running pair has image 0's dependency only */
+	} cases[] = {
+	    {"upgrade, mutual dependencies",
+	     {"2.0.0", "2.0.0"},
+	     {1, 0},
+	     {"2.0.0", "2.0.0"},
+	     -1,
+	     DFUMGR_DEV_OK,
+	     false},
+	    {"downgrade, mutual dependencies",
+	     {"0.9.0", "0.9.0"},
+	     {1, 0},
+	     {"0.9.0", "0.9.0"},
+	     -1,
+	     DFUMGR_DEV_OK,
+	     false},
+	    {"build number only",
+	     {"1.0.0+1", "1.0.0+1"},
+	     {1, 0},
+	     {"1.0.0+1", "1.0.0+1"},
+	     -1,
+	     DFUMGR_DEV_OK,
+	     false},
+	    {"no dependencies",
+	     {"2.0.0", "2.0.0"},
+	     {-1, -1},
+	     {NULL, NULL},
+	     -1,
+	     DFUMGR_DEV_DIVISIBLE,
+	     false},
+	    /* image 0 on image 1 only: the running image 0 accepts the new image 1 alone */
+	    {"image 0's dependency only",
+	     {"2.0.0", "2.0.0"},
+	     {1, -1},
+	     {"2.0.0", NULL},
+	     -1,
+	     DFUMGR_DEV_DIVISIBLE,
+	     false},
+	    /* a running pair with mutual dependencies holds a one-way new downgrade together */
+	    {"downgrade, image 0's dependency only",
+	     {"0.9.0", "0.9.0"},
+	     {1, -1},
+	     {"0.9.0", NULL},
+	     -1,
+	     DFUMGR_DEV_OK,
+	     false},
+	    /* with one-way pairs on both sides, a downgrade's new image 0 fits the old image 1 */
+	    {"downgrade, one-way pairs",
+	     {"0.9.0", "0.9.0"},
+	     {1, -1},
+	     {"0.9.0", NULL},
+	     -1,
+	     DFUMGR_DEV_DIVISIBLE,
+	     true},
+	    /* ... and in an upgrade the old image 0 accepts the new image 1 */
+	    {"upgrade, one-way pairs",
+	     {"2.0.0", "2.0.0"},
+	     {1, -1},
+	     {"2.0.0", NULL},
+	     -1,
+	     DFUMGR_DEV_DIVISIBLE,
+	     true},
+	    {"same version, other bytes",
+	     {"1.0.0", "1.0.0"},
+	     {1, 0},
+	     {"1.0.0", "1.0.0"},
+	     -1,
+	     DFUMGR_DEV_SAME_VERSION,
+	     false},
+	    {"image 0 unchanged, image 1 new",
+	     {"1.0.0", "2.0.0"},
+	     {1, 0},
+	     {"1.0.0", "1.0.0"},
+	     0,
+	     DFUMGR_DEV_OK,
+	     false},
+	    {"dependency the pair does not meet",
+	     {"2.0.0", "2.0.0"},
+	     {1, 0},
+	     {"3.0.0", "2.0.0"},
+	     -1,
+	     DFUMGR_DEV_PAIR,
+	     false},
+	};
+	size_t old_size[2], one_way_size;
+	uint8_t *old[2] = {pair_image(0, 1, "1.0.0", &old_size[0]),
+			   pair_image(1, 2, "1.0.0", &old_size[1])};
+	uint8_t *one_way = image_with(15000, 2, "1.0.0", -1, NULL, &one_way_size);
+
+	(void)state;
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct fx *f = fx_new(true);
+		uint8_t *img[2];
+		size_t size[2];
+		uint8_t st;
+
+		if (cases[c].old_one_way)
+			install_primaries(f, (uint8_t *[2]){old[0], one_way},
+					  (size_t[2]){old_size[0], one_way_size});
+		else
+			install_primaries(f, old, old_size);
+		for (int i = 0; i < 2; i++) {
+			if (cases[c].same_bytes == i) {
+				img[i] = malloc(old_size[i]);
+				memcpy(img[i], old[i], old_size[i]);
+				size[i] = old_size[i];
+				continue;
+			}
+			img[i] = image_with(i == 0 ? 9000 : 15000, (uint8_t)(10 + c + i),
+					    cases[c].ver[i], cases[c].dep[i], cases[c].dep_ver[i],
+					    &size[i]);
+		}
+		st = download_commit(f, img, size);
+		if (cases[c].want_error == DFUMGR_DEV_OK) {
+			if (st != DFUMGR_COMMIT_DONE)
+				fail_msg("%s: refused (%u)", cases[c].name,
+					 info(f, DFUMGR_INFO_LAST_ERROR));
+			assert_true(trailer_magic(f, DFU_AREA_IMG0_SECONDARY));
+			assert_true(trailer_magic(f, DFU_AREA_IMG1_SECONDARY));
+		} else {
+			if (st != 0xff || info(f, DFUMGR_INFO_LAST_ERROR) != cases[c].want_error)
+				fail_msg("%s: want refusal %u, got state %u error %u",
+					 cases[c].name, cases[c].want_error, st,
+					 info(f, DFUMGR_INFO_LAST_ERROR));
+			assert_false(trailer_magic(f, DFU_AREA_IMG0_SECONDARY));
+			assert_false(trailer_magic(f, DFU_AREA_IMG1_SECONDARY));
+		}
+		free(img[0]);
+		free(img[1]);
+		fx_free(f);
+	}
+	free(old[0]);
+	free(old[1]);
+	free(one_way);
+}
+
+/* Path 1 of issue 9: `imgtool sign --pad [--confirm]` files carry a trailer; never written. */
+static void test_padded_image_with_trailer_refused(void **state)
+{
+	static const char *const files[] = {"int-pad.bin", "int-confirm.bin"};
+	static const struct dfu_area_info real[DFU_AREA_COUNT] = {{DFUMGR_IMG0_SLOT_SIZE, 4096},
+								  {DFUMGR_IMG0_SLOT_SIZE, 4096},
+								  {SLOT, 4096},
+								  {SLOT, 4096}};
+
+	(void)state;
+	for (size_t k = 0; k < 2; k++) {
+		struct fx *f = calloc(1, sizeof(*f));
+		struct dfu_dev_config c = cfg;
+		size_t n, off;
+		uint8_t *img = test_read(files[k], &n);
+		uint16_t block = 0;
+
+		assert_int_equal(n, DFUMGR_IMG0_SLOT_SIZE);
+		for (int a = 0; a < DFU_AREA_COUNT; a++) {
+			f->ram.size[a] = real[a].size;
+			f->ram.mem[a] = malloc(real[a].size);
+			memset(f->ram.mem[a], 0xff, real[a].size);
+		}
+		for (int i = 0; i < DFU_SHA_CONTEXTS; i++)
+			f->ram.h[i] = dfumgr_sha256_new();
+		c.areas = real;
+		dfu_dev_init(&f->dev, &ops, &f->ram, true, &c);
+		assert_int_equal(dfu_dev_set_alt(&f->dev, 0), 0);
+		/* the image and its padding go in, up to the trailer region */
+		for (off = 0; off + 4096 <= dfu_dev_image_max(&f->dev, 0); off += 4096)
+			dnload_block(f, block++, img + off, 4096);
+		/* the padding in the trailer region is still fine... */
+		while (off + 4096 < n) {
+			dnload_block(f, block++, img + off, 4096);
+			off += 4096;
+		}
+		/* ... the block with the boot magic is not */
+		memcpy(f->buf, img + off, 4096);
+		assert_int_equal(req(f, 0x21, DFU_DNLOAD, block, 4096), 0);
+		expect_state(f, DFU_STATE_ERROR, DFU_STATUS_ERR_ADDRESS);
+		assert_int_equal(info(f, DFUMGR_INFO_LAST_ERROR), DFUMGR_DEV_TRAILER);
+		for (size_t i = DFUMGR_IMG0_SLOT_SIZE - 48; i < DFUMGR_IMG0_SLOT_SIZE; i++)
+			assert_int_equal(f->ram.mem[DFU_AREA_IMG0_SECONDARY][i], 0xff);
+		assert_int_equal(f->dev.slot_state[0], DFUMGR_SLOT_WRITTEN);
+		free(img);
+		fx_free(f);
+	}
+}
+
+/* Path 2 of issue 9: after a commit, one block to either image un-pends BOTH. */
+static void test_download_clears_marks(void **state)
+{
+	(void)state;
+	for (int alt = 0; alt < 2; alt++) {
+		struct fx *f = fx_new(true);
+		size_t size[2];
+		uint8_t *img[2] = {pair_image(0, 3, "2.0.0", &size[0]),
+				   pair_image(1, 4, "2.0.0", &size[1])};
+		uint32_t poll = 0;
+
+		assert_int_equal(download_commit(f, img, size), DFUMGR_COMMIT_DONE);
+		assert_int_equal(info(f, DFUMGR_INFO_IMAGES + DFUMGR_INFO_IMG_SLOT_STATE),
+				 DFUMGR_SLOT_PENDING);
+		f->ram.erase_cost_us = 48000;
+		f->ram.program_cost_us = 0;
+		f->ram.erases = 0;
+		assert_int_equal(dfu_dev_set_alt(&f->dev, (uint8_t)alt), 0);
+		memcpy(f->buf, img[alt], 4096);
+		assert_int_equal(req(f, 0x21, DFU_DNLOAD, 0, 4096), 0);
+		assert_int_equal(getstatus(f, NULL, &poll), DFU_STATE_DNBUSY);
+		/* the trailer sector of each slot, then the block's own sector */
+		assert_int_equal(f->ram.erases, 3);
+		assert_int_equal(poll, 3 * 48);
+		assert_false(trailer_magic(f, DFU_AREA_IMG0_SECONDARY));
+		assert_false(trailer_magic(f, DFU_AREA_IMG1_SECONDARY));
+		assert_int_equal(info(f, DFUMGR_INFO_COMMIT_STATE), DFUMGR_COMMIT_NONE);
+		free(img[0]);
+		free(img[1]);
+		fx_free(f);
+	}
+}
+
+/* Path 3 of issue 9: a cut download, a reset, and a COMMIT of the bytes that landed. */
+static void test_commit_of_interrupted_download_refused(void **state)
+{
+	struct fx *f = fx_new(true);
+	size_t size[2];
+	uint8_t *img[2] = {pair_image(0, 5, "2.0.0", &size[0]),
+			   pair_image(1, 6, "2.0.0", &size[1])};
+	uint8_t sha[2][32];
+	uint32_t len[2];
+
+	(void)state;
+	download(f, 1, img[1], size[1]);
+	assert_int_equal(dfu_dev_set_alt(&f->dev, 0), 0);
+	dnload_block(f, 0, img[0], 4096);
+	/* the board resets: a new DFU session */
+	dfu_dev_init(&f->dev, &ops, &f->ram, true, &cfg);
+	len[0] = 4096;
+	len[1] = (uint32_t)size[1];
+	dfumgr_sha256(img[0], 4096, sha[0]);
+	dfumgr_sha256(img[1], size[1], sha[1]);
+	assert_int_equal(commit(f, len, (const uint8_t(*)[32])sha, 0), DFU_DEV_STALL);
+	assert_int_equal(info(f, DFUMGR_INFO_LAST_ERROR), DFUMGR_DEV_NOT_WRITTEN);
+	/* in the same session, the 4096 bytes that landed are no whole image either */
+	download(f, 1, img[1], size[1]);
+	assert_int_equal(dfu_dev_set_alt(&f->dev, 0), 0);
+	dnload_block(f, 0, img[0], 4096);
+	req(f, 0x21, DFU_ABORT, 0, 0);
+	assert_int_equal(commit(f, len, (const uint8_t(*)[32])sha, 0), DFU_DEV_STALL);
+	assert_int_equal(info(f, DFUMGR_INFO_LAST_ERROR), DFUMGR_DEV_NOT_WRITTEN);
+	assert_false(trailer_magic(f, DFU_AREA_IMG0_SECONDARY));
+	assert_false(trailer_magic(f, DFU_AREA_IMG1_SECONDARY));
+	/* an image whose own SHA256 TLV does not match flash is refused even with the right
+	 * host digest of what is there */
+	download(f, 0, img[0], size[0]);
+	f->ram.mem[DFU_AREA_IMG0_SECONDARY][0x400] ^= 0x10;
+	len[0] = (uint32_t)size[0];
+	dfumgr_sha256(f->ram.mem[DFU_AREA_IMG0_SECONDARY], size[0], sha[0]);
+	assert_int_equal(commit(f, len, (const uint8_t(*)[32])sha, 0), 0);
+	assert_int_equal(commit_wait(f), DFUMGR_COMMIT_REJECTED);
+	assert_int_equal(info(f, DFUMGR_INFO_LAST_ERROR), DFUMGR_DEV_BAD_IMAGE);
+	assert_false(trailer_magic(f, DFU_AREA_IMG0_SECONDARY));
+	free(img[0]);
+	free(img[1]);
+	fx_free(f);
+}
+
+/* A primary trailer as MCUboot leaves it after a test swap: magic, copy_done, no image_ok. */
+static void swapped_trailer(struct fx *f, enum dfu_area a)
+{
+	static const uint8_t magic[16] = {0x77, 0xc2, 0x95, 0xf3, 0x60, 0xd2, 0xef, 0x7f,
+					  0x35, 0x52, 0x50, 0x0f, 0x2c, 0xb6, 0x79, 0x80};
+
+	memcpy(f->ram.mem[a] + SLOT - 16, magic, 16);
+	f->ram.mem[a][SLOT - DFUMGR_TRAILER_COPY_DONE_OFF] = 1;
+}
+
+static bool confirmed(struct fx *f, enum dfu_area a)
+{
+	return f->ram.mem[a][SLOT - DFUMGR_TRAILER_IMAGE_OK_OFF] == DFUMGR_BOOT_FLAG_SET;
+}
+
+static void test_confirm(void **state)
+{
+	struct fx *f = fx_new(false);
+	size_t size[2], other_size;
+	uint8_t *img[2] = {pair_image(0, 7, "2.0.0", &size[0]),
+			   pair_image(1, 8, "2.0.0", &size[1])};
+	uint8_t *other = pair_image(1, 9, "1.0.0", &other_size);
+
+	(void)state;
+	/* no image at all: nothing to confirm */
+	assert_int_equal(dfu_dev_confirm(&f->dev), DFU_CONFIRM_NO_IMAGE);
+	/* flashed, not swapped (no trailer): nothing written */
+	install_primaries(f, img, size);
+	assert_int_equal(dfu_dev_confirm(&f->dev), DFU_CONFIRM_DONE);
+	assert_false(confirmed(f, DFU_AREA_IMG0_PRIMARY));
+	/* after a test swap: both confirmed */
+	swapped_trailer(f, DFU_AREA_IMG0_PRIMARY);
+	swapped_trailer(f, DFU_AREA_IMG1_PRIMARY);
+	assert_int_equal(dfu_dev_confirm(&f->dev), DFU_CONFIRM_DONE);
+	assert_true(confirmed(f, DFU_AREA_IMG0_PRIMARY));
+	assert_true(confirmed(f, DFU_AREA_IMG1_PRIMARY));
+	/* image 0 first: power lost after the first write leaves image 0 confirmed alone */
+	install_primaries(f, img, size);
+	swapped_trailer(f, DFU_AREA_IMG0_PRIMARY);
+	swapped_trailer(f, DFU_AREA_IMG1_PRIMARY);
+	f->ram.fail_program_after = 2;
+	assert_int_equal(dfu_dev_confirm(&f->dev), DFU_FLASH_PROGRAM_FAILED);
+	assert_true(confirmed(f, DFU_AREA_IMG0_PRIMARY));
+	assert_false(confirmed(f, DFU_AREA_IMG1_PRIMARY));
+	/* the next boot confirms the other */
+	assert_int_equal(dfu_dev_confirm(&f->dev), DFU_CONFIRM_DONE);
+	assert_true(confirmed(f, DFU_AREA_IMG1_PRIMARY));
+	/* a mixed set (image 0 needs image 1 2.0.0, image 1 is 1.0.0) is never confirmed */
+	install_primaries(f, (uint8_t *[2]){img[0], other}, (size_t[2]){size[0], other_size});
+	swapped_trailer(f, DFU_AREA_IMG0_PRIMARY);
+	swapped_trailer(f, DFU_AREA_IMG1_PRIMARY);
+	assert_int_equal(dfu_dev_confirm(&f->dev), DFU_CONFIRM_MISMATCH);
+	assert_false(confirmed(f, DFU_AREA_IMG0_PRIMARY));
+	assert_false(confirmed(f, DFU_AREA_IMG1_PRIMARY));
+	/* a damaged magic: bootutil's BOOT_EBADVECT */
+	install_primaries(f, img, size);
+	swapped_trailer(f, DFU_AREA_IMG0_PRIMARY);
+	f->ram.mem[DFU_AREA_IMG0_PRIMARY][SLOT - 3] = 0;
+	assert_int_equal(dfu_dev_confirm(&f->dev), DFU_CONFIRM_BAD_MAGIC);
+	free(img[0]);
+	free(img[1]);
+	free(other);
+	fx_free(f);
+}
+
+static void test_no_upload(void **state)
+{
+	struct fx *f = fx_new(true);
+	struct dfu_dev_config c = cfg;
+	uint8_t *img = fake_image(12000, 9, 2);
+
+	(void)state;
+	c.no_upload = true;
+	dfu_dev_init(&f->dev, &ops, &f->ram, true, &c);
+	download(f, 0, img, 12000);
+	assert_int_equal(req(f, 0xa1, DFU_UPLOAD, 0, 64), DFU_DEV_STALL);
+	expect_state(f, DFU_STATE_ERROR, DFU_STATUS_ERR_STALLEDPKT);
+	assert_int_equal(info(f, DFUMGR_INFO_LAST_ERROR), DFUMGR_DEV_NO_UPLOAD);
+	assert_int_equal(f->buf[DFUMGR_INFO_CAPS] & DFUMGR_CAP_UPLOAD, 0);
+	assert_int_equal(f->buf[DFUMGR_INFO_IMAGES + DFUMGR_INFO_IMG_UPLOADABLE], 0);
+	/* the digests stay */
+	{
+		uint8_t want[32], got[32];
+
+		dfumgr_sha256(img, 12000, want);
+		req(f, 0x21, DFU_CLRSTATUS, 0, 0);
+		digest_of(f, 0, 12000, got);
+		assert_memory_equal(got, want, 32);
+	}
+	/* identity in GET_INFO */
+	info(f, 0);
+	assert_string_equal((char *)f->buf + DFUMGR_INFO_PRODUCT, "xip-app");
+	assert_int_equal(f->buf[DFUMGR_INFO_HW_REV], 3);
+	free(img);
+	fx_free(f);
+}
+
 static void test_names(void **state)
 {
 	(void)state;
@@ -773,6 +1246,12 @@ int main(void)
 	    cmocka_unit_test(test_info_digest_commit),
 	    cmocka_unit_test(test_commit_flash_failure_marks_neither_or_only_image0),
 	    cmocka_unit_test(test_more_statuses),
+	    cmocka_unit_test(test_pair_rule),
+	    cmocka_unit_test(test_padded_image_with_trailer_refused),
+	    cmocka_unit_test(test_download_clears_marks),
+	    cmocka_unit_test(test_commit_of_interrupted_download_refused),
+	    cmocka_unit_test(test_confirm),
+	    cmocka_unit_test(test_no_upload),
 	    cmocka_unit_test(test_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

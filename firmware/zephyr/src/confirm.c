@@ -2,8 +2,9 @@
 /*
  * After a test swap MCUboot runs the new pair once; unless the application confirms it, the
  * next reset reverts both images. The application confirms only a pair that works: image 1's
- * code runs from QSPI and gives the result computed at build time, and image 1's version meets
- * image 0's DEPENDENCY (dfu-mgr pack writes "image 1 >= this version" into image 0).
+ * code runs from QSPI and gives the result computed at build time, and the two running images
+ * meet each other's DEPENDENCY TLVs. The confirmation itself (which image first, and why) is
+ * the shim core's dfu_dev_confirm(), the code dfu-mgr-emu's boards run too.
  */
 #include <zephyr/dfu/mcuboot.h>
 #include <zephyr/kernel.h>
@@ -11,29 +12,8 @@
 #include <zephyr/sys/reboot.h>
 
 #include "shim.h"
-#include "shim_image.h"
 
 LOG_MODULE_REGISTER(shim_confirm, LOG_LEVEL_INF);
-
-static int slot_read(void *ctx, uint32_t off, void *buf, uint32_t len)
-{
-	return shim_flash_read(NULL, *(const enum dfu_area *)ctx, off, buf, len);
-}
-
-static int read_primary(unsigned image, struct shim_image_info *ret_info)
-{
-	enum dfu_area area = dfu_area_primary(image);
-	uint32_t size = image == 0 ? DFUMGR_IMG0_SLOT_SIZE : DFUMGR_IMG1_SLOT_SIZE;
-	int rc = shim_image_read_info(slot_read, &area, size, ret_info);
-
-	if (rc != SHIM_IMAGE_OK)
-		LOG_ERR("image %u: no valid MCUboot header in its primary slot (%d)", image, rc);
-	else
-		LOG_INF("image %u: %u.%u.%u+%u", image, ret_info->version.major,
-			ret_info->version.minor, ret_info->version.revision,
-			ret_info->version.build);
-	return rc;
-}
 
 static void revert_later(void)
 {
@@ -51,8 +31,6 @@ static void revert_later(void)
 
 int shim_confirm_on_boot(void)
 {
-	struct shim_image_info img[DFUMGR_N_IMAGES];
-	bool with_build = IS_ENABLED(CONFIG_DFUMGR_SHIM_VERSION_CMP_BUILD);
 	uint32_t hash;
 	int rc;
 
@@ -62,29 +40,21 @@ int shim_confirm_on_boot(void)
 		revert_later();
 		return rc;
 	}
-	if (read_primary(0, &img[0]) != 0 || read_primary(1, &img[1]) != 0) {
+	rc = shim_usb_confirm();
+	switch (rc) {
+	case DFU_CONFIRM_DONE:
+		LOG_INF("pair confirmed (XIP self-test hash 0x%08x)", hash);
+		return 0;
+	case DFU_CONFIRM_NO_IMAGE:
 		/* e.g. flashed with a debugger, not through MCUboot: nothing to confirm */
+		LOG_WRN("a primary slot holds no MCUboot image: nothing confirmed");
 		return -ENOENT;
-	}
-	if (!shim_dependency_met(&img[0], 1, &img[1].version, with_build)) {
-		LOG_ERR("image 1 %u.%u.%u does not meet image 0's dependency", img[1].version.major,
-			img[1].version.minor, img[1].version.revision);
+	case DFU_CONFIRM_MISMATCH:
+		LOG_ERR("the running images do not meet each other's dependencies");
 		revert_later();
 		return -EINVAL;
-	}
-	/*
-	 * Image 1 first: until image 0 (the code that calls into image 1) is confirmed too, a
-	 * power cut leaves MCUboot something to revert rather than a confirmed new application
-	 * with a reverted QSPI image. The window between the two writes remains (see
-	 * firmware/README.md, "What needs a real board").
-	 */
-	rc = boot_write_img_confirmed_multi(1);
-	if (rc == 0)
-		rc = boot_write_img_confirmed_multi(0);
-	if (rc != 0) {
+	default:
 		LOG_ERR("Failed to confirm the pair: %d", rc);
-		return rc;
+		return -EIO;
 	}
-	LOG_INF("pair confirmed (XIP self-test hash 0x%08x)", hash);
-	return 0;
 }

@@ -2,8 +2,8 @@
 /*
  * dfu-mgr's nRF5340 DK application: the shim of ARCHITECTURE §3 around firmware/core, plus a
  * sample image-1 part that runs from QSPI. Start-up: check the flash partitions against
- * wire.h, self-test and confirm the running pair, then serve DFU over USB; main's thread then
- * does the core's background hashing.
+ * wire.h, serve DFU over USB, self-test and confirm the running pair; main's thread then does
+ * the core's background hashing.
  */
 #include <zephyr/drivers/hwinfo.h>
 #include <zephyr/kernel.h>
@@ -36,9 +36,10 @@ int main(void)
 		LOG_ERR("Flash partitions do not match the shim's map: DFU disabled");
 		return 0;
 	}
-	(void)shim_confirm_on_boot();
 	if (shim_usb_start(areas, serial, IS_ENABLED(CONFIG_DFUMGR_SHIM_START_IN_DFU_MODE)) != 0)
 		return 0;
+	/* the core confirms (shim_usb_confirm()), so it runs once USB has initialised it */
+	(void)shim_confirm_on_boot();
 	for (;;) {
 		shim_usb_work_wait();
 		while (shim_usb_poll_step())

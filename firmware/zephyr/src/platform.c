@@ -58,7 +58,7 @@ static const uint8_t area_id[DFU_AREA_COUNT] = {
 };
 
 static const struct flash_area *area_fa[DFU_AREA_COUNT];
-static struct tc_sha256_state_struct sha;
+static struct tc_sha256_state_struct sha[DFU_SHA_CONTEXTS];
 static struct shim_flash_stats stats;
 
 /*
@@ -212,22 +212,22 @@ int shim_flash_read(void *user, enum dfu_area area, uint32_t off, uint8_t *data,
 	return flash_area_read(area_fa[area], off, data, len) == 0 ? 0 : DFU_FLASH_READ_FAILED;
 }
 
-void shim_sha256_start(void *user)
+void shim_sha256_start(void *user, unsigned ctx)
 {
 	ARG_UNUSED(user);
-	(void)tc_sha256_init(&sha);
+	(void)tc_sha256_init(&sha[ctx]);
 }
 
-void shim_sha256_update(void *user, const uint8_t *data, uint32_t len)
+void shim_sha256_update(void *user, unsigned ctx, const uint8_t *data, uint32_t len)
 {
 	ARG_UNUSED(user);
-	(void)tc_sha256_update(&sha, data, len);
+	(void)tc_sha256_update(&sha[ctx], data, len);
 }
 
-void shim_sha256_finish(void *user, uint8_t digest[32])
+void shim_sha256_finish(void *user, unsigned ctx, uint8_t digest[32])
 {
 	ARG_UNUSED(user);
-	(void)tc_sha256_final(digest, &sha);
+	(void)tc_sha256_final(digest, &sha[ctx]);
 }
 
 void shim_flash_stats_take(struct shim_flash_stats *ret_stats)

@@ -7,7 +7,7 @@
  *   usb_dfu.c    the DFU class on Zephyr's legacy USB device stack: descriptors, class, vendor
  *                and SET_INTERFACE requests into firmware/core, runtime <-> DFU mode
  *                re-enumeration, reboot
- *   confirm.c    boot self-test and MCUboot confirmation of both images
+ *   confirm.c    boot self-test, then the core's confirmation of both images
  *   xip.c        the sample code and table linked into QSPI (image 1), run in place
  *   main.c       start-up order and the background digest loop
  *
@@ -35,9 +35,9 @@ int shim_flash_erase(void *user, enum dfu_area area, uint32_t off, uint32_t len,
 int shim_flash_program(void *user, enum dfu_area area, uint32_t off, const uint8_t *data,
 		       uint32_t len, uint32_t *cost_us);
 int shim_flash_read(void *user, enum dfu_area area, uint32_t off, uint8_t *data, uint32_t len);
-void shim_sha256_start(void *user);
-void shim_sha256_update(void *user, const uint8_t *data, uint32_t len);
-void shim_sha256_finish(void *user, uint8_t digest[32]);
+void shim_sha256_start(void *user, unsigned ctx);
+void shim_sha256_update(void *user, unsigned ctx, const uint8_t *data, uint32_t len);
+void shim_sha256_finish(void *user, unsigned ctx, uint8_t digest[32]);
 
 /* Measured flash times since the last call (logged at the end of each download). */
 struct shim_flash_stats {
@@ -66,10 +66,17 @@ int shim_usb_start(const struct dfu_area_info areas[DFU_AREA_COUNT], const char 
 bool shim_usb_poll_step(void);
 void shim_usb_work_wait(void);
 
+/*
+ * The core's boot-time confirmation (dfu_dev_confirm(): image 0, then image 1, only when the
+ * running images meet each other's dependencies). An enum dfu_confirm_result or a negative
+ * enum dfu_flash_result.
+ */
+int shim_usb_confirm(void);
+
 /* ---- confirm.c ---- */
 
 /*
- * Self-test of the running pair and MCUboot confirmation of both images (image 1 first). A
+ * Self-test of the running pair and MCUboot confirmation of both images (image 0 first). A
  * failed test leaves both unconfirmed, so the next reset reverts the pair; with
  * CONFIG_DFUMGR_SHIM_REVERT_DELAY_MS the application resets by itself. 0 when confirmed (or
  * already confirmed), negative otherwise.

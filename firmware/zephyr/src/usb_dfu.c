@@ -36,6 +36,15 @@ static K_SEM_DEFINE(work_sem, 0, 1);
 static struct dfu_dev core;
 static struct dfu_area_info core_areas[DFU_AREA_COUNT];
 static char serial[DFUMGR_SERIAL_MAX + 1];
+/* the build's identity and product configuration (Kconfig), for the core and GET_INFO */
+static const struct dfu_dev_config core_cfg = {
+    .areas = core_areas,
+    .serial = serial,
+    .product = CONFIG_DFUMGR_PRODUCT,
+    .hw_revision = CONFIG_DFUMGR_HW_REVISION,
+    .no_upload = !IS_ENABLED(CONFIG_DFUMGR_SHIM_UPLOAD),
+    .version_cmp_build = IS_ENABLED(CONFIG_DFUMGR_SHIM_VERSION_CMP_BUILD),
+};
 static bool dfu_mode;
 /* the stack keeps a pointer to it between usb_set_config() and the next rebuild */
 static uint8_t descriptors[SHIM_DESC_MAX] __aligned(4);
@@ -137,7 +146,7 @@ static int enter_mode(bool dfu)
 	dfu_mode = dfu;
 	rc = build_descriptors(dfu);
 	if (rc == 0)
-		dfu_dev_init(&core, &core_ops, NULL, dfu, serial, core_areas);
+		dfu_dev_init(&core, &core_ops, NULL, dfu, &core_cfg);
 	k_mutex_unlock(&core_lock);
 	if (rc == 0)
 		rc = usb_set_config(descriptors);
@@ -303,6 +312,16 @@ int shim_usb_start(const struct dfu_area_info areas[DFU_AREA_COUNT], const char 
 	memcpy(core_areas, areas, sizeof(core_areas));
 	strncpy(serial, sn, DFUMGR_SERIAL_MAX);
 	return enter_mode(dfu);
+}
+
+int shim_usb_confirm(void)
+{
+	int rc;
+
+	k_mutex_lock(&core_lock, K_FOREVER);
+	rc = dfu_dev_confirm(&core);
+	k_mutex_unlock(&core_lock);
+	return rc;
 }
 
 bool shim_usb_poll_step(void)

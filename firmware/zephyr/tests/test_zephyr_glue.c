@@ -2,8 +2,9 @@
 /*
  * Host tests of the nRF5340 shim's Zephyr-free glue (firmware/zephyr/src/shim_*.c): the USB
  * descriptors against dfu-mgr-emu's (the emulated and the real board must enumerate alike), the
- * serial number, the partition map against wire.h and the core's defaults, word-aligned
- * programming spans, and the MCUboot header/dependency reader on imgtool-made images.
+ * serial number, the partition map against wire.h and the core's defaults, and word-aligned
+ * programming spans. (The MCUboot image reader moved to firmware/core: tests/unit/
+ * test_mcuboot_image.c.)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +13,6 @@
 #include "testutil.h"
 #include "board.h"
 #include "shim_desc.h"
-#include "shim_image.h"
 #include "shim_map.h"
 
 /* board.c exports it for tests without a header prototype */
@@ -162,7 +162,7 @@ static void test_partition_map(void **state)
 
 	(void)state;
 	/* the core's defaults (what dfu-mgr-emu serves) are the same map */
-	dfu_dev_init(&dev, &ops, NULL, true, SERIAL, NULL);
+	dfu_dev_init(&dev, &ops, NULL, true, &(struct dfu_dev_config){.serial = SERIAL});
 	for (int i = 0; i < DFU_AREA_COUNT; i++) {
 		const struct shim_area_spec *s = &shim_area_map[i];
 
@@ -238,115 +238,6 @@ static void test_align_span(void **state)
 	assert_false(shim_align_span(0, 4, 0, &start, &len));
 }
 
-struct buf {
-	const uint8_t *p;
-	size_t size;
-	int reads;
-};
-
-static int buf_read(void *ctx, uint32_t off, void *out, uint32_t len)
-{
-	struct buf *b = ctx;
-
-	b->reads++;
-	if ((uint64_t)off + len > b->size)
-		return -1;
-	memcpy(out, b->p + off, len);
-	return 0;
-}
-
-static void read_image(const char *name, struct shim_image_info *info)
-{
-	size_t size;
-	uint8_t *img = test_read(name, &size);
-	struct buf b = {img, size, 0};
-
-	/* the slot is larger than the image: only header and TLVs are read */
-	assert_int_equal(shim_image_read_info(buf_read, &b, DFUMGR_IMG0_SLOT_SIZE, info),
-			 SHIM_IMAGE_OK);
-	assert_true(b.reads <= 2 + 2 * SHIM_IMAGE_MAX_DEPS + 4);
-	free(img);
-}
-
-static void test_image_info(void **state)
-{
-	struct shim_image_info i;
-	const struct shim_version v230 = {2, 3, 0, 4};
-
-	(void)state;
-	read_image("int-signed.bin", &i);
-	assert_int_equal(i.hdr_size, 0x200);
-	assert_int_equal(i.img_size, 0x3200d);
-	assert_int_equal(i.version.major, 2);
-	assert_int_equal(i.version.minor, 3);
-	assert_int_equal(i.version.revision, 0);
-	assert_int_equal(i.version.build, 4);
-	assert_int_equal(i.n_deps, 0);
-	assert_true(shim_dependency_met(&i, 1, &(struct shim_version){0, 0, 0, 0}, true));
-
-	/* imgtool --dependencies "(1,2.3.0+4)" */
-	read_image("int-dep.bin", &i);
-	assert_int_equal(i.prot_tlv_size, 0x14);
-	assert_int_equal(i.n_deps, 1);
-	assert_int_equal(i.deps[0].image_id, 1);
-	assert_int_equal(shim_version_cmp(&i.deps[0].min_version, &v230, true), 0);
-	assert_true(shim_dependency_met(&i, 1, &v230, true));
-	assert_true(shim_dependency_met(&i, 1, &(struct shim_version){2, 3, 1, 0}, true));
-	assert_true(shim_dependency_met(&i, 1, &(struct shim_version){3, 0, 0, 0}, false));
-	assert_false(shim_dependency_met(&i, 1, &(struct shim_version){2, 2, 99, 99}, false));
-	/* MCUboot ignores the build number unless told otherwise */
-	assert_true(shim_dependency_met(&i, 1, &(struct shim_version){2, 3, 0, 3}, false));
-	assert_false(shim_dependency_met(&i, 1, &(struct shim_version){2, 3, 0, 3}, true));
-	/* a dependency on another image does not apply */
-	assert_true(shim_dependency_met(&i, 2, &(struct shim_version){0, 0, 0, 0}, true));
-
-	/* SEC_CNT first, then DEPENDENCY */
-	read_image("int-seccnt-dep.bin", &i);
-	assert_int_equal(i.n_deps, 1);
-	assert_int_equal(i.deps[0].image_id, 1);
-	assert_int_equal(shim_version_cmp(&i.deps[0].min_version, &v230, true), 0);
-}
-
-static void test_image_malformed(void **state)
-{
-	size_t size;
-	uint8_t *img = test_read("int-dep.bin", &size);
-	uint8_t erased[64];
-	struct buf b = {img, size, 0};
-	struct shim_image_info i;
-
-	(void)state;
-	memset(erased, 0xff, sizeof(erased));
-	assert_int_equal(shim_image_read_info(buf_read, &(struct buf){erased, sizeof(erased), 0},
-					      sizeof(erased), &i),
-			 SHIM_IMAGE_EMPTY);
-	/* slot smaller than the image's protected TLVs */
-	assert_int_equal(shim_image_read_info(buf_read, &b, 0x3220d + 0x10, &i), SHIM_IMAGE_BAD);
-	/* read failure */
-	assert_int_equal(shim_image_read_info(buf_read, &(struct buf){img, 16, 0}, 0x1000, &i),
-			 SHIM_IMAGE_READ);
-	/* protected TLV info that disagrees with the header */
-	img[0x3220d + 2] ^= 0x01;
-	assert_int_equal(shim_image_read_info(buf_read, &b, DFUMGR_IMG0_SLOT_SIZE, &i),
-			 SHIM_IMAGE_BAD);
-	img[0x3220d + 2] ^= 0x01;
-	/* a DEPENDENCY TLV of the wrong length */
-	img[0x32211 + 2] = 8;
-	assert_int_equal(shim_image_read_info(buf_read, &b, DFUMGR_IMG0_SLOT_SIZE, &i),
-			 SHIM_IMAGE_BAD);
-	/* a TLV running past the protected area */
-	img[0x32211 + 2] = 13;
-	assert_int_equal(shim_image_read_info(buf_read, &b, DFUMGR_IMG0_SLOT_SIZE, &i),
-			 SHIM_IMAGE_BAD);
-	/* header size below the header */
-	img[0x32211 + 2] = 12;
-	img[8] = 0x10;
-	img[9] = 0;
-	assert_int_equal(shim_image_read_info(buf_read, &b, DFUMGR_IMG0_SLOT_SIZE, &i),
-			 SHIM_IMAGE_BAD);
-	free(img);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -355,8 +246,6 @@ int main(void)
 	    cmocka_unit_test(test_serial),
 	    cmocka_unit_test(test_partition_map),
 	    cmocka_unit_test(test_align_span),
-	    cmocka_unit_test(test_image_info),
-	    cmocka_unit_test(test_image_malformed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
