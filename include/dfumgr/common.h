@@ -52,7 +52,9 @@ enum dfumgr_err {
 	DFUMGR_E_BUSY = 24,
 	DFUMGR_E_CANCELLED = 25,
 	DFUMGR_E_DOWNGRADE = 26,
-	DFUMGR_E_ACCESS = 27, /* permission denied */
+	DFUMGR_E_ACCESS = 27,  /* permission denied */
+	DFUMGR_E_REFUSED = 28, /* the board refused the images under its pair rule */
+	DFUMGR_E_PRODUCT = 29, /* the bundle is for another product than the board */
 	DFUMGR_E_MAX
 };
 

@@ -172,6 +172,12 @@ struct dfumgr_slot_params {
 	uint32_t max_sectors; /* 0 means imgtool's default, 128 */
 	uint32_t max_align;   /* 0 means imgtool's default, 8 */
 	bool overwrite_only;
+	/*
+	 * Sector size for MCUboot's swap-using-move (0: no such check, as imgtool): the sectors
+	 * holding any trailer byte and one more for the move phase are not the image's. See
+	 * dfumgr_wire_image_max().
+	 */
+	uint32_t swap_move_sector;
 };
 
 /* The MCUboot trailer size imgtool reserves (0x630 for align 4, 128 sectors, max_align 8). */
@@ -180,7 +186,8 @@ DFUMGR_EXPORT uint32_t dfumgr_trailer_size(const struct dfumgr_slot_params *p);
 /*
  * Checks that an image of image_size bytes (header + payload + TLVs) plus the trailer fits the
  * slot. -DFUMGR_E_NOFIT with imgtool's wording: "Image size (0x...) + trailer (0x...) exceeds
- * requested size 0x...". -DFUMGR_E_INVAL for an alignment imgtool rejects.
+ * requested size 0x...", or, with swap_move_sector, a message naming the largest image
+ * swap-move takes. -DFUMGR_E_INVAL for an alignment imgtool rejects.
  */
 DFUMGR_EXPORT int dfumgr_image_check_fit(struct dfumgr_ctx *ctx, uint64_t image_size,
 					 const struct dfumgr_slot_params *p);

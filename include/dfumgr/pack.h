@@ -27,8 +27,10 @@ struct dfumgr_pack_opts {
 	struct dfumgr_image_version version; /* of both images */
 	const struct dfumgr_key *key;        /* NULL: unsigned images */
 	uint16_t header_size;                /* 0: 0x200 */
-	struct dfumgr_slot_params slot[2];   /* slot_size 0: the defaults above; align 0: 4 */
-	bool no_dependency;                  /* do not make image 0 depend on image 1 >= version */
+	/* slot_size 0: the defaults above; align, max_sectors, max_align, swap_move_sector 0:
+	 * this product's MCUboot (wire.h: 4, 1024, 8, 4 KiB sectors) */
+	struct dfumgr_slot_params slot[2];
+	bool no_dependency; /* do not make each image depend on the other >= version */
 	bool has_sec_cnt;
 	uint32_t sec_cnt;
 	const char *product; /* NULL: "app" */
@@ -53,11 +55,11 @@ struct dfumgr_pack_result {
 };
 
 /*
- * Builds both images from a split ELF: the internal payload becomes image 0 (with a dependency
- * on image 1 >= version unless no_dependency), the QSPI payload image 1. Both regions must have
- * content (-DFUMGR_E_FORMAT otherwise: an app without XIP code needs no pair).
- * Errors: those of dfumgr_image_build(); -DFUMGR_E_NOFIT names the image and its slot.
- * Release with dfumgr_pack_result_done().
+ * Builds both images from a split ELF: the internal payload becomes image 0, the QSPI payload
+ * image 1, each with a dependency on the other >= version unless no_dependency. Both regions must
+ * have content (-DFUMGR_E_FORMAT otherwise: an app without XIP code needs no pair). Errors: those
+ * of dfumgr_image_build(); -DFUMGR_E_NOFIT names the image and its slot. Release with
+ * dfumgr_pack_result_done().
  */
 DFUMGR_EXPORT int dfumgr_pack_elf(struct dfumgr_ctx *ctx, const struct dfumgr_elf_split *split,
 				  const struct dfumgr_pack_opts *opts,

@@ -34,9 +34,11 @@ static void pack_help(FILE *f)
 	    "      --slot-size1 N       image 1 slot size (default 0x370000)\n"
 	    "      --header-size N      MCUboot header size (default 0x200)\n"
 	    "      --align N            flash write size for the trailer (default 4)\n"
-	    "      --max-sectors N      MCUboot max sectors for the trailer (default 128)\n"
+	    "      --max-sectors N      MCUboot max sectors for the trailer (default 1024, as this "
+	    "product's MCUboot)\n"
 	    "      --security-counter N add a SEC_CNT TLV\n"
-	    "      --no-dependency      no DEPENDENCY TLV of image 0 on image 1\n"
+	    "      --no-dependency      no DEPENDENCY TLVs (each image on the other at its "
+	    "version)\n"
 	    "      --single             only check whether the ELF could be ONE image in image\n"
 	    "                           0's slot; exits 65 with the diagnosis when it spans\n"
 	    "                           internal flash and QSPI (imgtool's \"exceeds requested\n"
@@ -102,8 +104,9 @@ static void print_result(struct cli *cli, const char *out, const struct dfumgr_p
 			       " (%.1f%% used)%s\n",
 			       i, m->images[i].file, m->images[i].size, ver, slot,
 			       100.0 * m->images[i].size / slot,
-			       i == 0 && !po->no_dependency && m->n_images == 2
-				   ? ", needs image 1 >= same version"
+			       !po->no_dependency && m->n_images == 2
+				   ? (i ? ", needs image 0 >= same version"
+					: ", needs image 1 >= same version")
 				   : "");
 		}
 		printf("  manifest.json%s\n",

@@ -29,6 +29,8 @@ int cli_exit_code(int rc)
 	case DFUMGR_E_UNSUPPORTED:
 	case DFUMGR_E_UNSAFE_PATH:
 	case DFUMGR_E_DOWNGRADE:
+	case DFUMGR_E_REFUSED:
+	case DFUMGR_E_PRODUCT:
 		return EXIT_DATAERR;
 	case DFUMGR_E_NOENT:
 		return EXIT_NOINPUT;

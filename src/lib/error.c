@@ -35,6 +35,8 @@ static const char *const err_text[DFUMGR_E_MAX] = {
     [DFUMGR_E_CANCELLED] = "cancelled",
     [DFUMGR_E_DOWNGRADE] = "refusing to downgrade",
     [DFUMGR_E_ACCESS] = "permission denied",
+    [DFUMGR_E_REFUSED] = "refused by the board's pair rule",
+    [DFUMGR_E_PRODUCT] = "bundle for another product",
 };
 
 DFUMGR_EXPORT const char *dfumgr_strerror(int err)

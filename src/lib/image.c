@@ -9,6 +9,7 @@
 
 #include "internal.h"
 #include "dfumgr/image.h"
+#include "dfumgr/wire.h"
 
 #define TLV_HDR_SIZE      4
 #define TLV_INFO_SIZE     4
@@ -577,8 +578,8 @@ DFUMGR_EXPORT uint32_t dfumgr_trailer_size(const struct dfumgr_slot_params *p)
 
 	if (p->overwrite_only)
 		return max_align * 2 + magic;
-	/* swap status: three entries per sector, then image_ok, copy_done, swap_info, swap_size */
-	return sectors * 3 * p->align + max_align * 4 + magic;
+	/* the one formula the board and the emulator use too */
+	return dfumgr_wire_trailer_size(sectors, p->align, max_align);
 }
 
 DFUMGR_EXPORT int dfumgr_image_check_fit(struct dfumgr_ctx *ctx, uint64_t image_size,
@@ -602,6 +603,21 @@ DFUMGR_EXPORT int dfumgr_image_check_fit(struct dfumgr_ctx *ctx, uint64_t image_
 				   "Image size (0x%" PRIx64 ") + trailer (0x%" PRIx32 ") exceeds "
 				   "requested size 0x%" PRIx32,
 				   image_size, trailer, p->slot_size);
+	if (p->swap_move_sector && !p->overwrite_only) {
+		uint32_t sec = p->swap_move_sector;
+		uint64_t reserved = (uint64_t)align_up(trailer, sec) + sec;
+		uint64_t max = p->slot_size > reserved ? p->slot_size - reserved : 0;
+
+		if (image_size > max)
+			return dfumgr_fail(
+			    ctx, DFUMGR_E_NOFIT,
+			    "Image size (0x%" PRIx64 ") exceeds 0x%" PRIx64
+			    ", the largest image MCUboot's swap-move takes in a slot "
+			    "of 0x%" PRIx32 ": the trailer (0x%" PRIx32 ") rounded up to 0x%" PRIx32
+			    "-byte sectors, plus one "
+			    "sector for the move, are not the image's",
+			    image_size, max, p->slot_size, trailer, sec);
+	}
 	return 0;
 }
 

@@ -8,7 +8,6 @@
 #include "dfumgr/pack.h"
 
 #define DEFAULT_HEADER_SIZE 0x200
-#define DEFAULT_ALIGN       4
 /* TLV bytes of an unsigned image (info + SHA256) and the most a signed one adds. */
 #define TLVS_UNSIGNED 0x28
 #define TLVS_SIGNED   (TLVS_UNSIGNED + 4 + DFUMGR_SHA256_SIZE + 4 + DFUMGR_ECDSA_SIG_MAX)
@@ -22,8 +21,15 @@ static struct dfumgr_slot_params slot_of(const struct dfumgr_pack_opts *o, int i
 
 	if (!p.slot_size)
 		p.slot_size = i == 0 ? DFUMGR_PACK_SLOT0_DEFAULT : DFUMGR_PACK_SLOT1_DEFAULT;
+	/* by default, the geometry of this product's MCUboot (wire.h), as the board checks it */
 	if (!p.align)
-		p.align = DEFAULT_ALIGN;
+		p.align = DFUMGR_MCUBOOT_WRITE_SIZE;
+	if (!p.max_sectors)
+		p.max_sectors = DFUMGR_MCUBOOT_MAX_SECTORS;
+	if (!p.max_align)
+		p.max_align = DFUMGR_MCUBOOT_MAX_ALIGN;
+	if (!p.swap_move_sector && !p.overwrite_only)
+		p.swap_move_sector = DFUMGR_QSPI_SECTOR_SIZE; /* 4 KiB: NVMC pages too */
 	return p;
 }
 
@@ -120,12 +126,16 @@ DFUMGR_EXPORT int dfumgr_pack_payloads(struct dfumgr_ctx *ctx, const uint8_t *in
 			goto fail;
 		}
 		/*
-		 * The pair rule as MCUboot enforces it: the new internal image refuses to boot
-		 * unless image 1 is at least this version, so a new app never runs old XIP code.
+		 * The pair rule as MCUboot enforces it: each image depends on the other at this
+		 * very version. Then MCUboot installs neither alone, whether the new pair is
+		 * newer or older than the running one: with one image marked (a cut between the
+		 * board's two trailer writes) or one reverting (a cut between the two confirms),
+		 * the set it would produce has an unmet dependency and it swaps nothing
+		 * (docs/pair-rule.md).
 		 */
-		if (i == 0 && !opts->no_dependency) {
+		if (!opts->no_dependency) {
 			b.n_deps = 1;
-			b.deps[0].image_id = 1;
+			b.deps[0].image_id = (uint8_t)(1 - i);
 			b.deps[0].min_version = opts->version;
 		}
 		r.payload_size[i] = psize[i];
@@ -199,7 +209,15 @@ DFUMGR_EXPORT int dfumgr_pack_check_single(struct dfumgr_ctx *ctx,
 
 	if (!split || !opts)
 		return dfumgr_fail(ctx, DFUMGR_E_INVAL, "dfumgr_pack_check_single: NULL argument");
-	p = slot_of(opts, 0);
+	/*
+	 * imgtool's own check with its defaults (128 sectors, no swap-move sector): the message a
+	 * user who runs `imgtool sign` on the whole ELF gets, and then why.
+	 */
+	p = opts->slot[0];
+	if (!p.slot_size)
+		p.slot_size = DFUMGR_PACK_SLOT0_DEFAULT;
+	if (!p.align)
+		p.align = DFUMGR_MCUBOOT_WRITE_SIZE;
 	hdr = opts->header_size ? opts->header_size : DEFAULT_HEADER_SIZE;
 	image_size = hdr + split->span_size + (opts->key ? TLVS_SIGNED : TLVS_UNSIGNED);
 	rc = dfumgr_image_check_fit(ctx, image_size, &p);

@@ -14,33 +14,24 @@
 #define DIGEST_TIMEOUT_US (60ull * 1000 * 1000)
 #define POLL_INTERVAL_US  1000
 
-static const char *dev_error_text(uint8_t e)
+/* The library error for a reason the board gave. */
+static int refusal_code(uint8_t e)
 {
 	switch (e) {
-	case DFUMGR_DEV_OK:
-		return "no error";
-	case DFUMGR_DEV_BAD_REQUEST:
-		return "unknown request";
-	case DFUMGR_DEV_BAD_ALT:
-		return "no such alt-setting";
-	case DFUMGR_DEV_BAD_LENGTH:
-		return "length out of range for the slot";
-	case DFUMGR_DEV_BUSY:
-		return "busy with a transfer, digest or commit";
-	case DFUMGR_DEV_BAD_VERSION:
-		return "protocol version not supported by the device";
-	case DFUMGR_DEV_DIGEST0:
-		return "image 0's slot does not hash to the expected digest";
-	case DFUMGR_DEV_DIGEST1:
-		return "image 1's slot does not hash to the expected digest";
-	case DFUMGR_DEV_FLASH:
-		return "a flash operation failed";
-	case DFUMGR_DEV_STATE:
-		return "not allowed in the current DFU state";
 	case DFUMGR_DEV_NOT_WRITTEN:
-		return "a slot was not written";
+	case DFUMGR_DEV_TRAILER:
+	case DFUMGR_DEV_BAD_IMAGE:
+	case DFUMGR_DEV_EXTENT:
+	case DFUMGR_DEV_PAIR:
+	case DFUMGR_DEV_DIVISIBLE:
+	case DFUMGR_DEV_SAME_VERSION:
+		return DFUMGR_E_REFUSED;
+	case DFUMGR_DEV_BUSY:
+		return DFUMGR_E_BUSY;
+	case DFUMGR_DEV_NO_UPLOAD:
+		return DFUMGR_E_UNSUPPORTED;
 	default:
-		return "unknown device error";
+		return DFUMGR_E_PROTOCOL;
 	}
 }
 
@@ -55,8 +46,8 @@ static int refused(struct dfumgr_dev *dev, int rc, const char *what)
 		return dfumgr_fail(dev->ctx, DFUMGR_E_UNSUPPORTED,
 				   "%s: the device does not implement the dfu-mgr shim protocol",
 				   what);
-	return dfumgr_fail(dev->ctx, DFUMGR_E_PROTOCOL, "%s: the device refused: %s", what,
-			   dev_error_text(info.last_error));
+	return dfumgr_fail(dev->ctx, refusal_code(info.last_error), "%s: the board refused: %s",
+			   what, dfumgr_dev_error_text(info.last_error));
 }
 
 static void wait_a_little(struct dfumgr_dev *dev)
@@ -159,10 +150,13 @@ DFUMGR_EXPORT int dfumgr_shim_commit(struct dfumgr_dev *dev, const uint32_t leng
 				return dfumgr_fail(dev->ctx, DFUMGR_E_MISMATCH,
 						   "the device refused the commit: %s; neither "
 						   "image was marked",
-						   dev_error_text(e));
+						   dfumgr_dev_error_text(e));
 			}
-			return dfumgr_fail(dev->ctx, DFUMGR_E_IO,
-					   "the device refused the commit: %s", dev_error_text(e));
+			return dfumgr_fail(dev->ctx,
+					   e == DFUMGR_DEV_FLASH ? DFUMGR_E_IO : refusal_code(e),
+					   "the board refused the commit: %s; neither image was "
+					   "marked",
+					   dfumgr_dev_error_text(e));
 		}
 		default:
 			return dfumgr_fail(dev->ctx, DFUMGR_E_PROTOCOL,

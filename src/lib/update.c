@@ -44,6 +44,8 @@ struct run {
 	uint64_t phase_start;
 	int alt[2];
 	unsigned timeout_ms;
+	struct dfumgr_shim_info info; /* GET_INFO at preflight (valid when r->shim) */
+	char shim_refusal[256];       /* why a board that answered GET_INFO is no shim for us */
 	/* what o and r point to when the caller gives no options or wants no report */
 	struct dfumgr_update_opts default_opts;
 	struct dfumgr_update_report local_report;
@@ -79,22 +81,34 @@ static void set_state(struct run *x, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Running versions and slot sizes from GET_INFO; false for a plain DFU device. */
-static bool read_shim(struct run *x, struct dfumgr_image_version run[2], bool valid[2],
-		      uint32_t slot[2])
+/* GET_INFO; false for a plain DFU device (or a shim of another protocol version). */
+static bool read_shim(struct run *x, struct dfumgr_shim_info *ret)
 {
 	struct dfumgr_shim_info info;
+	int rc = dfumgr_shim_get_info(x->dev, &info);
 
-	if (dfumgr_shim_get_info(x->dev, &info) < 0 || info.n_images < 2) {
+	if (rc < 0 || info.n_images < 2) {
+		/* remember why a board that answered is not usable as a shim */
+		if (rc == -DFUMGR_E_UNSUPPORTED && dfumgr_ctx_errmsg(x->ctx)[0] &&
+		    strstr(dfumgr_ctx_errmsg(x->ctx), "protocol version"))
+			snprintf(x->shim_refusal, sizeof(x->shim_refusal), "%s",
+				 dfumgr_ctx_errmsg(x->ctx));
 		dfumgr_ctx_clear_error(x->ctx);
 		return false;
 	}
-	for (int i = 0; i < 2; i++) {
-		valid[i] = info.images[i].primary_valid;
-		run[i] = info.images[i].running;
-		slot[i] = info.images[i].slot_size;
-	}
+	*ret = info;
 	return true;
+}
+
+/* MCUboot's version order on this board: with the build number when the board says so. */
+static int version_cmp(const struct dfumgr_shim_info *info, const struct dfumgr_image_version *a,
+		       const struct dfumgr_image_version *b)
+{
+	struct dfumgr_image_version aa = *a, bb = *b;
+
+	if (!(info->caps & DFUMGR_CAP_VERSION_BUILD))
+		aa.build = bb.build = 0;
+	return dfumgr_version_cmp(&aa, &bb);
 }
 
 static int open_info(struct run *x, const struct dfumgr_device_info *info)
@@ -111,10 +125,18 @@ static int find_board(struct run *x, struct dfumgr_device_info *ret)
 	size_t n = 0;
 	int rc;
 
-	if (!mt.vid && !mt.pid) {
+	/* -d VID:PID can only narrow the manifest's device match, never replace it */
+	if ((mt.vid && x->m->vid && mt.vid != x->m->vid) ||
+	    (mt.pid && x->m->pid && mt.pid != x->m->pid))
+		return dfumgr_fail(
+		    x->ctx, DFUMGR_E_PRODUCT,
+		    "the bundle (product %s) is for USB devices %04x:%04x; a match on "
+		    "%04x:%04x cannot override that",
+		    x->m->product, x->m->vid, x->m->pid, mt.vid, mt.pid);
+	if (!mt.vid)
 		mt.vid = x->m->vid;
+	if (!mt.pid)
 		mt.pid = x->m->pid;
-	}
 	rc = dfumgr_device_list(x->ctx, x->be, &mt, &list, &n);
 	if (rc < 0)
 		return rc;
@@ -178,39 +200,85 @@ static void fmt_version(const struct dfumgr_image_version *v, char *buf)
 	dfumgr_version_format(v, buf);
 }
 
+/*
+ * An image whose version equals the running one must be the running one, byte for byte: the
+ * board refuses anything else at COMMIT (MCUboot could otherwise install it alone), so say so
+ * before writing anything. The running image's digest comes from the board.
+ */
+static int check_same_version(struct run *x, int i)
+{
+	const struct dfumgr_manifest_image *mi = dfumgr_manifest_image(x->m, (unsigned)i);
+	uint8_t d[DFUMGR_SHA256_SIZE];
+	char v[DFUMGR_VERSION_STRING_MAX];
+	int rc;
+
+	rc = dfumgr_shim_digest_slot(x->dev, (uint8_t)i, true, mi->size, d);
+	if (rc < 0)
+		return dfumgr_fail_prefix(x->ctx, rc, "digest of running image %d on board %s", i,
+					  x->r->serial);
+	if (dfumgr_memeq_ct(d, mi->sha256, sizeof(d)))
+		return 0;
+	dfumgr_version_format(&mi->version, v);
+	return dfumgr_fail(x->ctx, DFUMGR_E_REFUSED,
+			   "board %s runs image %d version %s, and the bundle's image %d (%s) has "
+			   "the same version but other bytes: MCUboot could then install one "
+			   "image of the pair without the other, so the board refuses it. Give "
+			   "the new build a new version (e.g. a higher +build number)",
+			   x->r->serial, i, v, i, mi->file);
+}
+
 static int preflight(struct run *x, struct dfumgr_device_info *info)
 {
-	struct dfumgr_image_version run[2];
-	bool valid[2];
-	uint32_t slot[2];
 	int rc;
 
 	rc = find_board(x, info);
 	if (rc < 0)
 		return rc;
-	x->r->shim = read_shim(x, run, valid, slot);
-	if (!x->r->shim)
+	x->r->shim = read_shim(x, &x->info);
+	if (!x->r->shim) {
+		if (x->shim_refusal[0])
+			return dfumgr_fail(x->ctx, DFUMGR_E_UNSUPPORTED, "board %s: %s",
+					   x->r->serial, x->shim_refusal);
 		return 0;
-	x->r->have_before = valid[0] && valid[1];
-	memcpy(x->r->before, run, sizeof(run));
+	}
+	/* the pair carries its identity: a bundle for another product is never written */
+	if (strcmp(x->info.product, x->m->product) != 0)
+		return dfumgr_fail(x->ctx, DFUMGR_E_PRODUCT,
+				   "the bundle is for product \"%s\" but board %s is a \"%s\" "
+				   "(hardware revision %u): nothing was written",
+				   x->m->product, x->r->serial,
+				   x->info.product[0] ? x->info.product : "(none)",
+				   x->info.hw_revision);
+	x->r->have_before = x->info.images[0].primary_valid && x->info.images[1].primary_valid;
 	for (int i = 0; i < 2; i++) {
+		const struct dfumgr_shim_image_info *bi = &x->info.images[i];
 		const struct dfumgr_manifest_image *mi = dfumgr_manifest_image(x->m, (unsigned)i);
 		char a[DFUMGR_VERSION_STRING_MAX], b[DFUMGR_VERSION_STRING_MAX];
+		int cmp = version_cmp(&x->info, &mi->version, &bi->running);
 
-		if ((uint64_t)mi->size + DFUMGR_TRAILER_SWAP_INFO_OFF > slot[i])
-			return dfumgr_fail(x->ctx, DFUMGR_E_NOFIT,
-					   "image %d (%s, %" PRIu32
-					   " bytes) does not fit board %s's "
-					   "slot of %" PRIu32 " bytes (with MCUboot's trailer)",
-					   i, mi->file, mi->size, x->r->serial, slot[i]);
-		if (valid[i] && !x->o->allow_downgrade &&
-		    dfumgr_version_cmp(&mi->version, &run[i]) < 0) {
+		x->r->before[i] = bi->running;
+		if (mi->size > bi->max_image)
+			return dfumgr_fail(
+			    x->ctx, DFUMGR_E_NOFIT,
+			    "image %d (%s, %" PRIu32 " bytes) does not fit board %s's "
+			    "slot: it takes images of at most %" PRIu32 " bytes (a %" PRIu32
+			    "-byte slot less MCUboot's trailer "
+			    "and swap sector)",
+			    i, mi->file, mi->size, x->r->serial, bi->max_image, bi->slot_size);
+		if (!bi->primary_valid)
+			continue;
+		if (cmp < 0 && !x->o->allow_downgrade) {
 			fmt_version(&mi->version, a);
-			fmt_version(&run[i], b);
+			fmt_version(&bi->running, b);
 			return dfumgr_fail(x->ctx, DFUMGR_E_DOWNGRADE,
 					   "board %s runs image %d version %s; the bundle has %s, "
 					   "older (use --allow-downgrade to install it anyway)",
 					   x->r->serial, i, b, a);
+		}
+		if (cmp == 0) {
+			rc = check_same_version(x, i);
+			if (rc < 0)
+				return rc;
 		}
 	}
 	return 0;
@@ -389,26 +457,25 @@ static int plain_restart(struct run *x)
 
 static int check_after(struct run *x)
 {
-	struct dfumgr_image_version run[2];
-	bool valid[2];
-	uint32_t slot[2];
+	struct dfumgr_shim_info info;
 
-	if (!x->r->shim || !read_shim(x, run, valid, slot))
+	if (!x->r->shim || !read_shim(x, &info))
 		return 0; /* a plain device cannot tell us */
-	x->r->have_after = valid[0] && valid[1];
-	memcpy(x->r->after, run, sizeof(run));
+	x->r->have_after = info.images[0].primary_valid && info.images[1].primary_valid;
 	for (int i = 0; i < 2; i++) {
 		const struct dfumgr_manifest_image *mi = dfumgr_manifest_image(x->m, (unsigned)i);
+		const struct dfumgr_shim_image_info *bi = &info.images[i];
 		char a[DFUMGR_VERSION_STRING_MAX], b[DFUMGR_VERSION_STRING_MAX];
 
-		if (!valid[i] || dfumgr_version_cmp(&run[i], &mi->version) != 0) {
+		x->r->after[i] = bi->running;
+		if (!bi->primary_valid || dfumgr_version_cmp(&bi->running, &mi->version) != 0) {
 			fmt_version(&mi->version, a);
-			fmt_version(&run[i], b);
+			fmt_version(&bi->running, b);
 			return dfumgr_fail(
 			    x->ctx, DFUMGR_E_MISMATCH,
 			    "board %s came back running image %d version %s, not %s: "
 			    "MCUboot did not keep the new pair (reverted?)",
-			    x->r->serial, i, valid[i] ? b : "none", a);
+			    x->r->serial, i, bi->primary_valid ? b : "none", a);
 		}
 	}
 	return 0;
@@ -621,10 +688,7 @@ DFUMGR_EXPORT int dfumgr_verify_device(struct dfumgr_ctx *ctx, struct dfumgr_bac
 				       const struct dfumgr_update_opts *opts,
 				       struct dfumgr_update_report *ret_report)
 {
-	struct dfumgr_image_version run[2];
 	struct dfumgr_device_info info;
-	bool valid[2];
-	uint32_t slot[2];
 	struct run x;
 	int rc;
 
@@ -636,16 +700,18 @@ DFUMGR_EXPORT int dfumgr_verify_device(struct dfumgr_ctx *ctx, struct dfumgr_bac
 	rc = find_board(&x, &info);
 	if (rc < 0)
 		goto out;
-	x.r->shim = read_shim(&x, run, valid, slot);
+	x.r->shim = read_shim(&x, &x.info);
 	if (!x.r->shim) {
 		rc = dfumgr_fail(ctx, DFUMGR_E_UNSUPPORTED,
-				 "board %s does not speak the dfu-mgr shim protocol: it cannot "
-				 "report digests of its running images",
-				 x.r->serial);
+				 "board %s does not speak the dfu-mgr shim protocol %d%s%s: it "
+				 "cannot report digests of its running images",
+				 x.r->serial, DFUMGR_PROTO_VERSION, x.shim_refusal[0] ? ": " : "",
+				 x.shim_refusal);
 		goto out;
 	}
-	x.r->have_after = valid[0] && valid[1];
-	memcpy(x.r->after, run, sizeof(run));
+	x.r->have_after = x.info.images[0].primary_valid && x.info.images[1].primary_valid;
+	for (int i = 0; i < 2; i++)
+		x.r->after[i] = x.info.images[i].running;
 	x.r->verify = DFUMGR_VERIFY_DEVICE_DIGEST;
 	enter(&x, DFUMGR_PHASE_VERIFY);
 	for (int i = 0; i < 2; i++) {

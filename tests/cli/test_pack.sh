@@ -11,7 +11,14 @@ expect_true "image 0 payload == objcopy internal.bin" cmp <(tail -c +513 "$T/b/i
 expect_true "image 1 payload == objcopy extflash.bin" cmp <(tail -c +513 "$T/b/qspi.bin" | head -c 307244) "$D/extflash.bin"
 # header + payload + protected DEPENDENCY TLV: identical to what imgtool made from the same split
 expect_true "image 0 = imgtool's internal-signed.bin up to the unprotected TLVs" cmp -n $((0x2330)) "$T/b/internal.bin" "$D/internal-signed.bin"
-expect_true "image 1 = imgtool's extflash-signed.bin up to the unprotected TLVs" cmp -n $((0x200 + 307244)) "$T/b/qspi.bin" "$D/extflash-signed.bin"
+# image 1 depends on image 0 too (the mutual pair rule): imgtool made extflash-signed.bin without a
+# dependency, so the byte-for-byte comparison is with a bundle packed the same way (--no-dependency)
+run pack --version 2.3.0+4 --no-dependency --key "$D/key-A.pem" -o "$T/nodep" "$D/app.elf"
+expect_rc 0 "pack app.elf without dependencies"
+expect_true "image 1 = imgtool's extflash-signed.bin up to the unprotected TLVs" cmp -n $((0x200 + 307244)) "$T/nodep/qspi.bin" "$D/extflash-signed.bin"
+expect_true "with the pair rule, image 1 differs from it only in ih_protect_tlv_size" cmp <(head -c $((0x200 + 307244)) "$T/b/qspi.bin" | od -An -tx1 -v | sed '1s/^\(\( [0-9a-f][0-9a-f]\)\{10\}\) 14 00/\1 PT PT/') <(head -c $((0x200 + 307244)) "$D/extflash-signed.bin" | od -An -tx1 -v | sed '1s/^\(\( [0-9a-f][0-9a-f]\)\{10\}\) 00 00/\1 PT PT/')
+run inspect "$T/b/qspi.bin"
+expect_out "depends on     image 0 >= 2.3.0+4" "image 1 depends on image 0 at the same version"
 run inspect --key "$D/key-A-pub.pem" "$T/b/internal.bin" "$T/b/qspi.bin"
 expect_rc 0 "both packed images parse back and verify with key A"
 expect_out "depends on     image 1 >= 2.3.0+4" "image 0 depends on image 1"

@@ -259,6 +259,10 @@ static void good_reply(uint8_t r[static DFUMGR_INFO_LEN])
 	r[DFUMGR_INFO_LAST_ERROR] = DFUMGR_DEV_DIGEST1;
 	r[DFUMGR_INFO_COMMIT_STATE] = DFUMGR_COMMIT_REJECTED;
 	memcpy(r + DFUMGR_INFO_SERIAL, "NRF5340-EMU-0001", 16);
+	memcpy(r + DFUMGR_INFO_PRODUCT, "gait-sensor", 11);
+	r[DFUMGR_INFO_HW_REV] = 0x02; /* 0x0102 */
+	r[DFUMGR_INFO_HW_REV + 1] = 0x01;
+	r[DFUMGR_INFO_CAPS] = DFUMGR_CAP_UPLOAD | DFUMGR_CAP_VERSION_BUILD;
 
 	img0[DFUMGR_INFO_IMG_SLOT_STATE] = DFUMGR_SLOT_PENDING;
 	img0[DFUMGR_INFO_IMG_FLAGS] = 1;
@@ -276,12 +280,21 @@ static void good_reply(uint8_t r[static DFUMGR_INFO_LEN])
 	img0[DFUMGR_INFO_IMG_WRITTEN + 1] = 0x46;
 	img0[DFUMGR_INFO_IMG_WRITTEN + 2] = 0x03;
 	img0[DFUMGR_INFO_IMG_UPLOADABLE + 1] = 0x50; /* 0x5000 */
+	img0[DFUMGR_INFO_IMG_FLAGS] |= DFUMGR_INFO_F_HAS_SEC_CNT | DFUMGR_INFO_F_SECONDARY_WHOLE;
+	img0[DFUMGR_INFO_IMG_MAX_IMAGE + 1] = 0xb0; /* 0x000db000 */
+	img0[DFUMGR_INFO_IMG_MAX_IMAGE + 2] = 0x0d;
+	img0[DFUMGR_INFO_IMG_SEC_CNT] = 7;
+	img0[DFUMGR_INFO_IMG_SEC_EXTENT] = 0xdc; /* 214748 */
+	img0[DFUMGR_INFO_IMG_SEC_EXTENT + 1] = 0x46;
+	img0[DFUMGR_INFO_IMG_SEC_EXTENT + 2] = 0x03;
 
 	img1[DFUMGR_INFO_IMG_SLOT_STATE] = DFUMGR_SLOT_EMPTY;
-	img1[DFUMGR_INFO_IMG_FLAGS] = 1;
+	img1[DFUMGR_INFO_IMG_FLAGS] = 1 | DFUMGR_INFO_F_PRIMARY_CONFIRMED;
 	img1[DFUMGR_INFO_IMG_VERSION] = 1;
 	img1[DFUMGR_INFO_IMG_SLOT_SIZE + 2] = 0x37; /* 0x00370000 */
 	img1[DFUMGR_INFO_IMG_ERASE_UNIT + 1] = 0x10;
+	img1[DFUMGR_INFO_IMG_MAX_IMAGE + 1] = 0xb0; /* 0x0036b000 */
+	img1[DFUMGR_INFO_IMG_MAX_IMAGE + 2] = 0x36;
 }
 
 static int setup(void **state)
@@ -321,7 +334,7 @@ static void test_get_info_request_and_decoding(void **state)
 	memset(&info, 0xa5, sizeof(info));
 	assert_int_equal(dfumgr_shim_get_info(fx->dev, &info), 0);
 
-	/* ARCHITECTURE §3: vendor IN to the interface, wIndex = the DFU interface, 84 bytes */
+	/* ARCHITECTURE §3: vendor IN to the interface, wIndex = the DFU interface, 160 bytes */
 	assert_int_equal(fx->fake.calls, 1);
 	assert_int_equal(fx->fake.request_type, 0xc1);
 	assert_int_equal(fx->fake.request, DFUMGR_REQ_GET_INFO);
@@ -329,11 +342,14 @@ static void test_get_info_request_and_decoding(void **state)
 	assert_int_equal(fx->fake.index, 3);
 	assert_int_equal(fx->fake.length, DFUMGR_INFO_LEN);
 
-	assert_int_equal(info.protocol, 1);
+	assert_int_equal(info.protocol, 2);
 	assert_int_equal(info.n_images, 2);
 	assert_int_equal(info.last_error, DFUMGR_DEV_DIGEST1);
 	assert_int_equal(info.commit_state, DFUMGR_COMMIT_REJECTED);
 	assert_string_equal(info.serial, "NRF5340-EMU-0001");
+	assert_string_equal(info.product, "gait-sensor");
+	assert_int_equal(info.hw_revision, 0x0102);
+	assert_int_equal(info.caps, DFUMGR_CAP_UPLOAD | DFUMGR_CAP_VERSION_BUILD);
 
 	assert_int_equal(info.images[0].slot_state, DFUMGR_SLOT_PENDING);
 	assert_true(info.images[0].primary_valid);
@@ -345,6 +361,12 @@ static void test_get_info_request_and_decoding(void **state)
 	assert_int_equal(info.images[0].erase_unit, 0x1000);
 	assert_int_equal(info.images[0].written, 214748);
 	assert_int_equal(info.images[0].uploadable, 0x5000);
+	assert_int_equal(info.images[0].max_image, 0xdb000);
+	assert_true(info.images[0].has_sec_cnt);
+	assert_int_equal(info.images[0].sec_cnt, 7);
+	assert_true(info.images[0].secondary_whole);
+	assert_false(info.images[0].confirmed);
+	assert_int_equal(info.images[0].secondary_extent, 214748);
 
 	assert_int_equal(info.images[1].slot_state, DFUMGR_SLOT_EMPTY);
 	assert_true(info.images[1].primary_valid);
@@ -354,6 +376,10 @@ static void test_get_info_request_and_decoding(void **state)
 	assert_int_equal(info.images[1].running.build, 0);
 	assert_int_equal(info.images[1].slot_size, 0x370000);
 	assert_int_equal(info.images[1].written, 0);
+	assert_int_equal(info.images[1].max_image, 0x36b000);
+	assert_true(info.images[1].confirmed);
+	assert_false(info.images[1].has_sec_cnt);
+	assert_false(info.images[1].secondary_whole);
 }
 
 static void test_get_info_stall_means_plain_dfu(void **state)
@@ -409,13 +435,18 @@ static void test_get_info_malformed(void **state)
 	size_t img1 = DFUMGR_INFO_IMAGES + DFUMGR_INFO_IMAGE_LEN;
 
 	expect_bad(fx, 0, 1, 0, -DFUMGR_E_PROTOCOL, "empty GET_INFO reply");
-	expect_bad(fx, 0, 1, DFUMGR_INFO_LEN - 1, -DFUMGR_E_PROTOCOL,
-		   "GET_INFO reply is 83 bytes, protocol 1 has 84");
+	expect_bad(fx, 0, 2, DFUMGR_INFO_LEN - 1, -DFUMGR_E_PROTOCOL,
+		   "GET_INFO reply is 159 bytes, protocol 2 has 160");
 	expect_bad(fx, DFUMGR_INFO_PROTO, 0, DFUMGR_INFO_LEN, -DFUMGR_E_PROTOCOL,
 		   "protocol version 0");
-	/* a newer shim: not this host's layout, so nothing after the version byte is read */
-	expect_bad(fx, DFUMGR_INFO_PROTO, 2, 4, -DFUMGR_E_UNSUPPORTED,
-		   "shim protocol version 2 (this host speaks 1)");
+	/* a board of another version: not this host's layout, nothing after the byte is read */
+	expect_bad(fx, DFUMGR_INFO_PROTO, 3, 4, -DFUMGR_E_UNSUPPORTED,
+		   "the board speaks shim protocol version 3 and this host version 2: use a newer "
+		   "dfu-mgr");
+	/* version 1 boards (84-byte reply) predate the board-side pair rule: refused, clearly */
+	expect_bad(fx, DFUMGR_INFO_PROTO, 1, 84, -DFUMGR_E_UNSUPPORTED,
+		   "shim protocol version 1 and this host version 2: its firmware predates the "
+		   "board-side pair rule");
 	expect_bad(fx, DFUMGR_INFO_N_IMAGES, 0, DFUMGR_INFO_LEN, -DFUMGR_E_PROTOCOL,
 		   "0 images at offset 1");
 	expect_bad(fx, DFUMGR_INFO_N_IMAGES, 3, DFUMGR_INFO_LEN, -DFUMGR_E_PROTOCOL,
@@ -426,11 +457,16 @@ static void test_get_info_malformed(void **state)
 		   "serial byte 0x0a at offset 7");
 	expect_bad(fx, DFUMGR_INFO_SERIAL + 3, 0x80, DFUMGR_INFO_LEN, -DFUMGR_E_PROTOCOL,
 		   "serial byte 0x80 at offset 7");
+	expect_bad(fx, DFUMGR_INFO_PRODUCT + 2, 0x7f, DFUMGR_INFO_LEN, -DFUMGR_E_PROTOCOL,
+		   "product byte 0x7f at offset 30");
 	expect_bad(fx, img1 + DFUMGR_INFO_IMG_SLOT_STATE, 4, DFUMGR_INFO_LEN, -DFUMGR_E_PROTOCOL,
-		   "image 1 slot state 4 at offset 56");
+		   "image 1 slot state 4 at offset 112");
 	/* image 1 claims more written bytes (0x00ff0000) than its slot holds (0x00370000) */
 	expect_bad(fx, img1 + DFUMGR_INFO_IMG_WRITTEN + 2, 0xff, DFUMGR_INFO_LEN,
 		   -DFUMGR_E_PROTOCOL, "image 1 reports 16711680 bytes written");
+	/* and an image limit larger than the slot */
+	expect_bad(fx, img1 + DFUMGR_INFO_IMG_MAX_IMAGE + 2, 0x38, DFUMGR_INFO_LEN,
+		   -DFUMGR_E_PROTOCOL, "a 3715072-byte image limit");
 	/* every message names the device */
 	expect_msg(fx->ctx, "serial NRF5340-EMU-0001: GET_INFO");
 }
@@ -442,8 +478,12 @@ static void test_get_info_edge_cases(void **state)
 
 	/* a 24-character serial fills the field: no NUL on the wire */
 	memcpy(fx->fake.reply + DFUMGR_INFO_SERIAL, "NRF5340-0000000000000001", DFUMGR_SERIAL_MAX);
+	/* so does a 32-character product */
+	memcpy(fx->fake.reply + DFUMGR_INFO_PRODUCT, "abcdefghijklmnopqrstuvwxyz-01234",
+	       DFUMGR_PRODUCT_MAX);
 	assert_int_equal(dfumgr_shim_get_info(fx->dev, &info), 0);
 	assert_string_equal(info.serial, "NRF5340-0000000000000001");
+	assert_string_equal(info.product, "abcdefghijklmnopqrstuvwxyz-01234");
 
 	/* one image: the second is not read and stays zero */
 	good_reply(fx->fake.reply);
@@ -466,14 +506,15 @@ static void test_get_info_edge_cases(void **state)
 	assert_int_equal(dfumgr_shim_get_info(fx->dev, &info), 0);
 	assert_int_equal(info.last_error, 200);
 
-	/* a longer reply than asked for cannot happen (wLength = 84), a longer buffer is fine */
+	/* a longer reply than asked for cannot happen (wLength = 160), a longer buffer is fine */
 	good_reply(fx->fake.reply);
 	assert_int_equal(dfumgr_shim_info_parse(fx->ctx, fx->fake.reply, 200, &info), 0);
 
 	assert_int_equal(dfumgr_shim_get_info(NULL, &info), -DFUMGR_E_INVAL);
 	assert_int_equal(dfumgr_shim_get_info(fx->dev, NULL), -DFUMGR_E_INVAL);
-	assert_int_equal(dfumgr_shim_info_parse(fx->ctx, NULL, 84, &info), -DFUMGR_E_INVAL);
-	assert_int_equal(dfumgr_shim_info_parse(fx->ctx, fx->fake.reply, 84, NULL),
+	assert_int_equal(dfumgr_shim_info_parse(fx->ctx, NULL, DFUMGR_INFO_LEN, &info),
+			 -DFUMGR_E_INVAL);
+	assert_int_equal(dfumgr_shim_info_parse(fx->ctx, fx->fake.reply, DFUMGR_INFO_LEN, NULL),
 			 -DFUMGR_E_INVAL);
 }
 
@@ -532,6 +573,9 @@ static void test_get_info_against_firmware_core(void **state)
 		fail_msg("GET_INFO: %s", dfumgr_ctx_errmsg(ctx));
 	assert_int_equal(info.protocol, DFUMGR_PROTO_VERSION);
 	assert_string_equal(info.serial, "LOOP-0001");
+	assert_string_equal(info.product, EMU_DEFAULT_PRODUCT);
+	assert_int_equal(info.hw_revision, 1);
+	assert_int_equal(info.caps, DFUMGR_CAP_UPLOAD | DFUMGR_CAP_VERSION_BUILD);
 	assert_int_equal(info.n_images, DFUMGR_N_IMAGES);
 	for (size_t i = 0; i < DFUMGR_N_IMAGES; i++) {
 		/* the emulator's factory pair is 1.0.0+0 */
@@ -542,7 +586,13 @@ static void test_get_info_against_firmware_core(void **state)
 		assert_int_equal(info.images[i].running.build, 0);
 		assert_int_equal(info.images[i].erase_unit, 4096);
 		assert_int_equal(info.images[i].written, 0);
+		/* flashed at the factory, not swapped in: no trailer counts as confirmed */
+		assert_true(info.images[i].confirmed);
+		assert_int_equal(info.images[i].max_image,
+				 dfumgr_wire_image_max(info.images[i].slot_size, 4096));
 	}
+	assert_int_equal(info.images[0].max_image, 0xdb000);
+	assert_int_equal(info.images[1].max_image, 0x36b000);
 	assert_int_equal(info.images[0].slot_size, DFUMGR_IMG0_SLOT_SIZE);
 	assert_int_equal(info.images[1].slot_size, DFUMGR_IMG1_SLOT_SIZE);
 
