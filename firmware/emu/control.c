@@ -234,11 +234,11 @@ static cJSON *ctl_command(struct emu *e, char *line)
 	if (!strcmp(argv[0], "add")) {
 		if (argc > 2)
 			return reply_error("usage: add [SERIAL]");
-		i = emu_registry_add(e, argc > 1 ? argv[1] : NULL);
-		if (i == -EINVAL)
+		if (argc > 1 && !emu_registry_serial_ok(argv[1]))
 			return reply_error("add: a serial is 1 to %d printable ASCII characters, "
-					   "no '/'",
+					   "no '/', not . or ..",
 					   DFUMGR_SERIAL_MAX);
+		i = emu_registry_add(e, argc > 1 ? argv[1] : NULL);
 		if (i < 0)
 			return reply_error("add: %s", strerror(-i));
 		return board_json(e, (unsigned)i);
@@ -253,6 +253,9 @@ static cJSON *ctl_command(struct emu *e, char *line)
 		e->boards[i]->plain = !strcmp(argv[2], "on");
 		return reply_ok();
 	}
+	if (strcmp(argv[0], "state") && strcmp(argv[0], "reset") && strcmp(argv[0], "unplug") &&
+	    strcmp(argv[0], "plug"))
+		return reply_error("unknown command %s", argv[0]);
 	if (argc != 2)
 		return reply_error("usage: %s BOARD", argv[0]);
 	if (!strcmp(argv[0], "state"))
@@ -268,12 +271,10 @@ static cJSON *ctl_command(struct emu *e, char *line)
 		emu_registry_unplug(e, (unsigned)i);
 		return reply_ok();
 	}
-	if (!strcmp(argv[0], "plug")) {
-		if (e->links[i].fd < 0)
-			emu_registry_plug(e, (unsigned)i);
-		return reply_ok();
-	}
-	return reply_error("unknown command %s", argv[0]);
+	/* plug */
+	if (e->links[i].fd < 0)
+		emu_registry_plug(e, (unsigned)i);
+	return reply_ok();
 }
 
 static void send_reply(int fd, cJSON *r)

@@ -76,12 +76,14 @@ int emu_write_all(int fd, const void *buf, size_t n);
  * emu_registry_add creates (or reopens) a board, boots it and plugs it; serial NULL or "" takes
  * the next PREFIX-NNNN. Returns its index, or -errno (-EINVAL for a serial that is not 1..24
  * printable ASCII characters without '/', -EEXIST, -ENOSPC).
+ * emu_registry_serial_ok says whether a serial is one emu_registry_add takes.
  * emu_registry_find takes a serial or an index; returns the index or -1.
  * emu_registry_act carries out what the board's last request asked for (b->action).
  * emu_registry_timers plugs and boots the boards whose time has come and runs their background
  * work; returns timeout_ms, shortened to the next deadline.
  */
 int emu_registry_add(struct emu *e, const char *serial);
+bool emu_registry_serial_ok(const char *serial);
 int emu_registry_find(struct emu *e, const char *name);
 void emu_registry_plug(struct emu *e, unsigned i);
 void emu_registry_unplug(struct emu *e, unsigned i);

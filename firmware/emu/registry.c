@@ -13,7 +13,7 @@
 #include "emu.h"
 
 /* The serial names the board's flash directory and its USB string: keep both well-formed. */
-static bool serial_ok(const char *s)
+bool emu_registry_serial_ok(const char *s)
 {
 	size_t n = strlen(s);
 
@@ -38,7 +38,7 @@ int emu_registry_add(struct emu *e, const char *serial_in)
 		n = snprintf(serial, sizeof(serial), "%s", serial_in);
 	else
 		n = snprintf(serial, sizeof(serial), "%s-%04u", e->prefix, i + 1);
-	if (n < 0 || (size_t)n >= sizeof(serial) || !serial_ok(serial))
+	if (n < 0 || (size_t)n >= sizeof(serial) || !emu_registry_serial_ok(serial))
 		return -EINVAL;
 	for (unsigned k = 0; k < e->n_boards; k++)
 		if (!strcmp(e->boards[k]->serial, serial))
