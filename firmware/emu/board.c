@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+
+#include <cjson/cJSON.h>
 
 #include "board.h"
 #include "shim_desc.h"
@@ -459,37 +462,75 @@ static void slot_version(struct emu_board *b, enum dfu_area a, char *out, bool *
 		snprintf(out, DFUMGR_VERSION_STRING_MAX, "none");
 }
 
-int emu_board_state_json(struct emu_board *b, char *buf, size_t cap)
+/* Counters go out as exact decimal integers: cJSON would round them through a double. */
+static cJSON *add_u64(cJSON *obj, const char *name, uint64_t v)
+{
+	char num[24];
+
+	snprintf(num, sizeof(num), "%" PRIu64, v);
+	return cJSON_AddRawToObject(obj, name, num);
+}
+
+static cJSON *image_json(struct emu_board *b, int i)
+{
+	char run[DFUMGR_VERSION_STRING_MAX], sec[DFUMGR_VERSION_STRING_MAX];
+	bool run_ok, sec_ok;
+	cJSON *o = cJSON_CreateObject();
+
+	slot_version(b, dfu_area_primary(i), run, &run_ok);
+	slot_version(b, dfu_area_secondary(i), sec, &sec_ok);
+	if (!o || !cJSON_AddNumberToObject(o, "image", i) ||
+	    !cJSON_AddStringToObject(o, "running", run) ||
+	    !cJSON_AddStringToObject(o, "secondary", sec) ||
+	    !cJSON_AddStringToObject(
+		o, "secondary_state",
+		slot_state_name(b->mode == EMU_MODE_OFF ? 0 : b->dev.slot_state[i])) ||
+	    !add_u64(o, "downloaded", b->dl_bytes[i])) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return o;
+}
+
+cJSON *emu_board_state_new(struct emu_board *b)
 {
 	static const char *const modes[] = {"off", "runtime", "dfu"};
 	static const char *const apps[] = {"none", "testing", "confirmed", "crashed"};
-	size_t n = 0;
+	cJSON *o = cJSON_CreateObject();
+	cJSON *images;
 
-#define OUT(...)                                                                                   \
-	do {                                                                                       \
-		int w_ = snprintf(buf + n, n < cap ? cap - n : 0, __VA_ARGS__);                    \
-		if (w_ > 0)                                                                        \
-			n += (size_t)w_;                                                           \
-	} while (0)
-	OUT("{\"serial\": \"%s\", \"index\": %u, \"mode\": \"%s\", \"app\": \"%s\", "
-	    "\"boots\": %u, \"dfu_state\": \"%s\", \"dfu_status\": \"%s\", \"requests\": %" PRIu64
-	    ", \"request_cpu_ns\": %" PRIu64 ", \"last_boot\": \"%s\", \"images\": [",
-	    b->serial, b->index, modes[b->mode], apps[b->app], b->boots,
-	    dfu_state_name(b->dev.state), dfu_status_name(b->dev.status), b->requests,
-	    b->request_ns, b->last_boot);
+	if (!o || !cJSON_AddStringToObject(o, "serial", b->serial) ||
+	    !cJSON_AddNumberToObject(o, "index", b->index) ||
+	    !cJSON_AddStringToObject(o, "mode", modes[b->mode]) ||
+	    !cJSON_AddStringToObject(o, "app", apps[b->app]) ||
+	    !cJSON_AddNumberToObject(o, "boots", b->boots) ||
+	    !cJSON_AddStringToObject(o, "dfu_state", dfu_state_name(b->dev.state)) ||
+	    !cJSON_AddStringToObject(o, "dfu_status", dfu_status_name(b->dev.status)) ||
+	    !add_u64(o, "requests", b->requests) || !add_u64(o, "request_cpu_ns", b->request_ns) ||
+	    !cJSON_AddStringToObject(o, "last_boot", b->last_boot) ||
+	    !(images = cJSON_AddArrayToObject(o, "images")))
+		goto fail;
 	for (int i = 0; i < DFUMGR_N_IMAGES; i++) {
-		char run[DFUMGR_VERSION_STRING_MAX], sec[DFUMGR_VERSION_STRING_MAX];
-		bool run_ok, sec_ok;
+		cJSON *img = image_json(b, i);
 
-		slot_version(b, dfu_area_primary(i), run, &run_ok);
-		slot_version(b, dfu_area_secondary(i), sec, &sec_ok);
-		OUT("%s{\"image\": %d, \"running\": \"%s\", \"secondary\": \"%s\", "
-		    "\"secondary_state\": \"%s\", \"downloaded\": %" PRIu64 "}",
-		    i ? ", " : "", i, run, sec,
-		    slot_state_name(b->mode == EMU_MODE_OFF ? 0 : b->dev.slot_state[i]),
-		    b->dl_bytes[i]);
+		if (!img || !cJSON_AddItemToArray(images, img)) {
+			cJSON_Delete(img);
+			goto fail;
+		}
 	}
-	OUT("]}");
-#undef OUT
-	return (int)n;
+	return o;
+fail:
+	cJSON_Delete(o);
+	return NULL;
+}
+
+int emu_board_state_json(struct emu_board *b, char *buf, size_t cap)
+{
+	cJSON *o = emu_board_state_new(b);
+	int rc = -1;
+
+	if (o && cap <= INT_MAX && cJSON_PrintPreallocated(o, buf, (int)cap, false))
+		rc = (int)strlen(buf);
+	cJSON_Delete(o);
+	return rc;
 }

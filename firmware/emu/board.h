@@ -14,6 +14,7 @@
 #include "flash.h"
 #include "shim_desc.h"
 
+struct cJSON;
 struct dfumgr_sha256;
 
 /* The product a new board reports (the demo's and the tests' bundles name it). */
@@ -107,7 +108,12 @@ int emu_board_control(struct emu_board *b, const uint8_t setup[8], uint8_t *data
 /* Background work (digest engine); called from the event loop. */
 void emu_board_poll(struct emu_board *b, uint64_t now_us);
 
-/* The board's state as one JSON object (for the control socket); returns bytes written. */
+/*
+ * The board's state as one JSON object (for the control socket): a new cJSON object the caller
+ * frees with cJSON_Delete(), or NULL when out of memory.
+ */
+struct cJSON *emu_board_state_new(struct emu_board *b);
+/* The same, printed unformatted into buf; returns its length, or -1 if it does not fit in cap. */
 int emu_board_state_json(struct emu_board *b, char *buf, size_t cap);
 
 /* MCUboot model (mcuboot.c): what the bootloader does at power-on. */

@@ -5,6 +5,7 @@
 import hashlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -35,11 +36,35 @@ emu = subprocess.Popen([EMU, "-n", "2", "-d", tmp, "-l", "127.0.0.1:%d" % port, 
 assert emu.stdout.readline().strip() == "ready"
 
 
-def ctlcmd(*args):
+def ctlrun(*args):
+    """The exit status and the parsed reply (None if the reply is not JSON)."""
     out = subprocess.run([EMU, "ctl", "-c", ctl] + list(args), capture_output=True, text=True)
-    reply = json.loads(out.stdout)
-    assert "error" not in reply, (args, reply)
+    try:
+        return out.returncode, json.loads(out.stdout)
+    except ValueError:
+        return out.returncode, None
+
+
+def ctlcmd(*args):
+    rc, reply = ctlrun(*args)
+    assert rc == 0 and reply is not None and "error" not in reply, (args, rc, reply)
     return reply
+
+
+def ctl_lines(data, n_replies):
+    """Sends raw bytes on one control connection; returns the reply lines, each parsed."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(5)
+    s.connect(ctl)
+    s.sendall(data)
+    buf = b""
+    while buf.count(b"\n") < n_replies:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    s.close()
+    return [json.loads(line) for line in buf.decode("ascii").splitlines()]
 
 
 def getstatus(d):
@@ -59,7 +84,14 @@ try:
     s = d.control(0x80, 6, 0x0303, 0x0409, 255)
     check(s[2:].decode("utf-16-le") == "NRF5340-EMU-0001", "serial string")
     cfg = d.control(0x80, 6, 0x0200, 0, 255)
-    check(len(cfg) == 27 and cfg[7 + 9 + 2] == 0x21 - 0x21 + cfg[18] and cfg[19] == 0x21, "runtime config + DFU functional descriptor")
+    check(len(cfg) == 27 and cfg[9:18] == bytes([9, 4, 0, 0, 0, 0xFE, 1, 1, cfg[17]]),
+          "runtime config: one interface, DFU runtime (FE/01/01)")
+    func = cfg[18:27]
+    check(func[0] == 9 and func[1] == 0x21, "DFU functional descriptor follows the interface (%s)" % func.hex())
+    check(func[2] & 0x09 == 0x09, "bmAttributes: bitCanDnload and bitWillDetach (0x%02x)" % func[2])
+    check(int.from_bytes(func[3:5], "little") == 1000 and int.from_bytes(func[5:7], "little") == 4096
+          and int.from_bytes(func[7:9], "little") == 0x0110,
+          "wDetachTimeOut 1000 ms, wTransferSize 4096, bcdDFUVersion 1.1 (%s)" % func.hex())
     d.control(0x00, 9, 1, 0, b"")
     check(getstatus(d) == (0, 0, 0), "GETSTATUS: OK, appIDLE")
     info = d.control(0xC1, 0x40, 0, 0, 84)
@@ -234,6 +266,64 @@ try:
     check(st["mode"] == "runtime" and st["images"][0]["running"] == "1.0.0+0" and st["images"][1]["running"] == "1.0.0+0",
           "reboot without commit: still the factory pair (%s)" % st["last_boot"])
     check(st["boots"] == 3, "three boots (start, power cut, reboot)")
+
+    # control protocol: user input comes back correctly escaped
+    odd = 'A"B\\C'  # A"B\C: a quote and a backslash
+    rc, reply = ctlrun("add", odd)
+    check(rc == 0 and reply is not None and reply.get("serial") == odd and reply.get("busid") == "1-3",
+          "add with a quote and a backslash in the serial: the JSON reply round-trips it (%r)" % (reply and reply.get("serial"),))
+    rc, reply = ctlrun("state", odd)
+    check(rc == 0 and reply is not None and reply["serial"] == odd and reply["index"] == 2,
+          "state by that serial finds it (%r)" % (reply and reply.get("serial")))
+    rc, reply = ctlrun("list")
+    check(rc == 0 and reply is not None and
+          [b["serial"] for b in reply["boards"]] == ["NRF5340-EMU-0001", "NRF5340-EMU-0002", odd],
+          "list round-trips every serial")
+    check(os.path.isdir(os.path.join(tmp, odd)), "its flash files live in DIR/SERIAL")
+    wait_devlist(port, lambda ds: any(x["busid"] == "1-3" for x in ds))
+    d3 = Device(port, "1-3")
+    s = d3.control(0x80, 6, 0x0303, 0x0409, 255)
+    check(s[2:].decode("utf-16-le") == odd, "the USB serial string is the same serial")
+    d3.close()
+    rc, reply = ctlrun("fault", "0", 'x"y\\z')
+    check(rc == 1 and reply == {"error": 'unknown fault x"y\\z'},
+          "an error reply quoting user input is valid JSON (%r)" % (reply,))
+    rc, reply = ctlrun("add", "error")
+    check(rc == 0 and reply is not None and reply["serial"] == "error", "a serial named 'error' is not mistaken for an error reply")
+    for bad, why in [("a/b", "a slash"), ("..", "a parent directory"), ("S" * 25, "25 characters")]:
+        rc, reply = ctlrun("add", bad)
+        check(rc == 1 and reply is not None and "serial" in reply.get("error", ""),
+              "add refuses a serial with %s (%r)" % (why, reply))
+
+    # bad numbers: an error reply each, nothing changed
+    for args in [("fault", "0", "stall", "-1"), ("fault", "0", "stall", "99999999999"),
+                 ("fault", "0", "stall", "12abc"), ("fault", "0", "stall", ""),
+                 ("fault", "0", "disconnect", "2", "5"), ("fault", "0", "power-cut", "0", "-5"),
+                 ("fault", "0", "program-error", "1", "0x370000"),
+                 ("fault", "0", "bad-erase", "0", "0xe0000"),
+                 ("fault", "0", "wrong-digest", "1", "0x100000000"),
+                 ("fault", "0", "disconnect", "1"), ("plain", "0", "maybe"), ("state", "-1"),
+                 ("state", "99"), ("state", "0", "extra"), ("frob", "0", "x")]:
+        rc, reply = ctlrun(*args)
+        check(rc == 1 and reply is not None and "error" in reply, "refused: %s (%r)" % (" ".join(args), reply))
+    check(ctlcmd("fault", "0", "program-error", "1", "0x36ffff") == {"ok": True}, "the last offset of slot 1 is taken")
+    ctlcmd("fault", "0", "clear")
+
+    # oversized and garbage lines on one connection: error replies, the connection stays usable
+    replies = ctl_lines(b"state " + b"x" * 600 + b"\n" + b"x" * 100000 + b"\n" + b"state \x00\xff\x01\n" +
+                        b"\n" + b"list " * 20 + b"\nstate 0\n", 6)
+    check(len(replies) == 6, "six lines, six replies (%d)" % len(replies))
+    check(replies[0] == {"error": "line too long (at most 511 bytes)"} and replies[1] == replies[0],
+          "lines over 511 bytes are refused (%r)" % (replies[:2],))
+    check("not printable ASCII" in replies[2].get("error", ""), "a NUL or non-ASCII byte is refused (%r)" % replies[2])
+    check(replies[3] == {"error": "empty command"}, "an empty line is refused")
+    check("too many words" in replies[4].get("error", ""), "more than 8 words are refused (%r)" % replies[4])
+    check(replies[5].get("serial") == "NRF5340-EMU-0001", "the same connection still answers commands")
+    replies = ctl_lines(b"state 0\r\n", 1)
+    check(len(replies) == 1 and replies[0].get("index") == 0, "a CRLF line works")
+    out = subprocess.run([EMU, "ctl", "-c", ctl, "state", "y" * 600], capture_output=True, text=True)
+    check(out.returncode == 64 and "longer than 511" in out.stderr, "ctl refuses a command over 511 bytes (64)")
+    check(emu.poll() is None and ctlcmd("state", "1")["serial"] == "NRF5340-EMU-0002", "the emulator is still running")
 finally:
     emu.terminate()
     emu.wait(timeout=5)
