@@ -94,9 +94,15 @@ try:
           "wDetachTimeOut 1000 ms, wTransferSize 4096, bcdDFUVersion 1.1 (%s)" % func.hex())
     d.control(0x00, 9, 1, 0, b"")
     check(getstatus(d) == (0, 0, 0), "GETSTATUS: OK, appIDLE")
-    info = d.control(0xC1, 0x40, 0, 0, 84)
-    check(info[0] == 1 and info[4:20] == b"NRF5340-EMU-0001", "GET_INFO in runtime mode")
-    check(info[28 + 1] == 1 and info[28 + 4:28 + 8] == bytes([1, 0, 0, 0]), "running image 0 is the factory 1.0.0")
+    info = d.control(0xC1, 0x40, 0, 0, 160)
+    check(len(info) == 160 and info[0] == 2 and info[4:20] == b"NRF5340-EMU-0001",
+          "GET_INFO (protocol 2, 160 bytes) in runtime mode")
+    check(info[28:36] == b"xip-app\0" and int.from_bytes(info[60:62], "little") == 1,
+          "product xip-app, hardware revision 1 (%r)" % info[28:62])
+    check(info[64 + 1] & 1 and info[64 + 4:64 + 8] == bytes([1, 0, 0, 0]),
+          "running image 0 is the factory 1.0.0")
+    check(int.from_bytes(info[64 + 48 + 28:64 + 48 + 32], "little") == 0x36B000,
+          "image 1 takes images up to 0x36b000 bytes (slot less trailer and swap sector)")
     try:
         d.control(0x21, 1, 0, 0, b"x" * 16)
         check(False, "DNLOAD in runtime mode stalls")
