@@ -57,6 +57,10 @@ struct emu {
 	char ctl_path[512];
 	struct dfumgr_key *mcuboot_key;
 	uint32_t replug_ms;
+	/* the firmware build every board runs (Kconfig on the real board) */
+	const char *product;
+	uint16_t hw_revision;
+	bool no_upload;
 	FILE *trace; /* DFUMGR_EMU_TRACE=FILE: one line per URB, or NULL */
 	unsigned n_boards;
 	struct emu_board *boards[MAX_BOARDS];

@@ -7,6 +7,7 @@
  * (urb.c), the control socket (control.c), and timers (registry.c: re-plug after a
  * re-enumeration, boot after a power cut). This file parses the options and runs the loop.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
@@ -146,6 +147,11 @@ static void usage(FILE *f)
 	    "  -c, --control PATH    control socket (default DIR/control.sock)\n"
 	    "  -k, --mcuboot-key PEM MCUboot checks image signatures with this key\n"
 	    "  -r, --replug-ms N     delay before a re-enumerating board comes back (200)\n"
+	    "      --product NAME    the product the boards report (default " EMU_DEFAULT_PRODUCT
+	    ")\n"
+	    "      --hw-revision N   the hardware revision they report (default 1)\n"
+	    "      --no-upload       firmware that refuses DFU_UPLOAD "
+	    "(CONFIG_DFUMGR_SHIM_UPLOAD=n)\n"
 	    "  -q, --quiet           no log lines on stderr\n"
 	    "  -h, --help\n\n"
 	    "Control commands: list | add [SERIAL] | state B | reset B | unplug B | plug B |\n"
@@ -177,6 +183,21 @@ static bool parse_ulong(const char *s, unsigned long max, unsigned long *ret)
 	return true;
 }
 
+enum { OPT_PRODUCT = 256, OPT_HW_REV, OPT_NO_UPLOAD };
+
+/* What a manifest's "product" may be (and so what GET_INFO can carry). */
+static bool product_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > DFUMGR_PRODUCT_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && !strchr("._-", s[i]))
+			return false;
+	return true;
+}
+
 /* Returns -1 to go on, or the exit status. */
 static int parse_options(struct emu *e, struct options *o, int argc, char **argv)
 {
@@ -192,6 +213,9 @@ static int parse_options(struct emu *e, struct options *o, int argc, char **argv
 	    {"replug-ms", required_argument, NULL, 'r'},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"help", no_argument, NULL, 'h'},
+	    {"product", required_argument, NULL, OPT_PRODUCT},
+	    {"hw-revision", required_argument, NULL, OPT_HW_REV},
+	    {"no-upload", no_argument, NULL, OPT_NO_UPLOAD},
 	    {0},
 	};
 	unsigned long v;
@@ -246,6 +270,27 @@ static int parse_options(struct emu *e, struct options *o, int argc, char **argv
 			break;
 		case 'q':
 			e->quiet = true;
+			break;
+		case OPT_PRODUCT:
+			if (!product_ok(optarg)) {
+				fprintf(stderr,
+					"dfu-mgr-emu: --product %s: 1 to %d letters, digits, '.', "
+					"'_' or '-'\n",
+					optarg, DFUMGR_PRODUCT_MAX);
+				return 64;
+			}
+			e->product = optarg;
+			break;
+		case OPT_HW_REV:
+			if (!parse_ulong(optarg, UINT16_MAX, &v)) {
+				fprintf(stderr, "dfu-mgr-emu: --hw-revision %s: 0 to 65535\n",
+					optarg);
+				return 64;
+			}
+			e->hw_revision = (uint16_t)v;
+			break;
+		case OPT_NO_UPLOAD:
+			e->no_upload = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -316,6 +361,8 @@ int main(int argc, char **argv)
 	    .state_dir = "emu-state",
 	    .prefix = "NRF5340-EMU",
 	    .replug_ms = 200,
+	    .product = EMU_DEFAULT_PRODUCT,
+	    .hw_revision = 1,
 	    .listen_fd = -1,
 	    .ctl_fd = -1,
 	};

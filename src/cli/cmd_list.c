@@ -120,18 +120,26 @@ static void print_human(struct cli *cli, const struct dfumgr_device_info *d,
 			d->serial[0] ? d->serial : "device", d->path, r->error);
 		return;
 	}
+	printf("  product %s, hardware revision %u, shim protocol %u%s\n",
+	       r->info.product[0] ? r->info.product : "(none)", r->info.hw_revision,
+	       r->info.protocol, r->info.caps & DFUMGR_CAP_UPLOAD ? "" : ", uploads disabled");
 	for (size_t i = 0; i < r->info.n_images; i++) {
 		const struct dfumgr_shim_image_info *img = &r->info.images[i];
-		char ver[DFUMGR_VERSION_STRING_MAX];
+		char ver[DFUMGR_VERSION_STRING_MAX], cnt[32] = "";
 
-		printf("  image %zu  running %s, update slot %s (%" PRIu32 " of %" PRIu32
-		       " bytes written)\n",
+		if (img->has_sec_cnt)
+			snprintf(cnt, sizeof(cnt), ", security counter %" PRIu32, img->sec_cnt);
+		printf("  image %zu  running %s%s%s, update slot %s (%" PRIu32 " of %" PRIu32
+		       " bytes written, images up to %" PRIu32 ")\n",
 		       i, img->primary_valid ? dfumgr_version_format(&img->running, ver) : "none",
-		       dfumgr_slot_state_name(img->slot_state), img->written, img->slot_size);
+		       img->primary_valid && !img->confirmed ? " (not confirmed)" : "", cnt,
+		       dfumgr_slot_state_name(img->slot_state), img->written, img->slot_size,
+		       img->max_image);
 	}
 	if (r->info.commit_state != DFUMGR_COMMIT_NONE || r->info.last_error)
-		printf("  commit %s, last device error %u\n",
-		       dfumgr_commit_state_name(r->info.commit_state), r->info.last_error);
+		printf("  commit %s, last device error %u (%s)\n",
+		       dfumgr_commit_state_name(r->info.commit_state), r->info.last_error,
+		       dfumgr_dev_error_text(r->info.last_error));
 }
 
 static void print_json(struct jw *w, const struct dfumgr_device_info *d,
@@ -182,8 +190,13 @@ static void print_json(struct jw *w, const struct dfumgr_device_info *d,
 		jw_obj(w, "shim");
 		jw_uint(w, "protocol", r->info.protocol);
 		jw_str(w, "serial", r->info.serial);
+		jw_str(w, "product", r->info.product);
+		jw_uint(w, "hw_revision", r->info.hw_revision);
+		jw_bool(w, "uploads", r->info.caps & DFUMGR_CAP_UPLOAD);
+		jw_bool(w, "version_cmp_build", r->info.caps & DFUMGR_CAP_VERSION_BUILD);
 		jw_str(w, "commit_state", dfumgr_commit_state_name(r->info.commit_state));
 		jw_uint(w, "last_error", r->info.last_error);
+		jw_str(w, "last_error_text", dfumgr_dev_error_text(r->info.last_error));
 		jw_arr(w, "images");
 		for (size_t i = 0; i < r->info.n_images; i++) {
 			const struct dfumgr_shim_image_info *img = &r->info.images[i];
@@ -196,10 +209,17 @@ static void print_json(struct jw *w, const struct dfumgr_device_info *d,
 				       dfumgr_version_format(&img->running, ver));
 			else
 				jw_null(w, "running_version");
+			jw_bool(w, "confirmed", img->confirmed);
+			if (img->has_sec_cnt)
+				jw_uint(w, "security_counter", img->sec_cnt);
+			else
+				jw_null(w, "security_counter");
 			jw_str(w, "slot_state", dfumgr_slot_state_name(img->slot_state));
 			jw_uint(w, "slot_size", img->slot_size);
+			jw_uint(w, "max_image", img->max_image);
 			jw_uint(w, "erase_unit", img->erase_unit);
 			jw_uint(w, "written", img->written);
+			jw_bool(w, "whole_image_written", img->secondary_whole);
 			jw_uint(w, "uploadable", img->uploadable);
 			jw_end_obj(w);
 		}

@@ -17,6 +17,8 @@
 #include "dfumgr/dfu.h"
 #include "dfumgr/keyring.h"
 #include "dfumgr/shim.h"
+#include "dfumgr/shim_info.h"
+#include "dfumgr/wire.h"
 #include "dfumgr/update.h"
 
 #define FILE_MAX (16u * 1024 * 1024)
@@ -475,6 +477,9 @@ static int open_dfu_mode(struct cli *cli, struct dfumgr_backend *be, const struc
 	return rc;
 }
 
+static bool marks_itself(struct dfumgr_ctx *ctx, struct dfumgr_dev *dev, const uint8_t *buf,
+			 size_t size);
+
 static int transfer(struct cli *cli, int argc, char **argv, bool down)
 {
 	static const struct option longopts[] = {
@@ -566,6 +571,12 @@ static int transfer(struct cli *cli, int argc, char **argv, bool down)
 		ret = cli_fail(cli, alt, "%s", cmd);
 		goto out;
 	}
+	if (down && marks_itself(cli->ctx, dev, buf, size)) {
+		/* a dfu-mgr board refuses it (errADDRESS): say why before touching the slot */
+		ret = cli_fail(cli, -DFUMGR_E_REFUSED, "download %s to %s", argv[optind],
+			       dfumgr_dev_info(dev)->serial);
+		goto out;
+	}
 	signal(SIGINT, on_sigint);
 	if (down) {
 		rc = dfumgr_dfu_download(dev, (uint8_t)alt, buf, size, &to);
@@ -576,7 +587,24 @@ static int transfer(struct cli *cli, int argc, char **argv, bool down)
 	}
 	progress_end(&p);
 	if (rc < 0) {
-		ret = cli_fail(cli, rc, "%s alt %d of %s", cmd, alt, dfumgr_dev_info(dev)->serial);
+		struct dfumgr_shim_info info;
+		int saved = rc;
+
+		/* a dfu-mgr board says why it refused a block (e.g. data in the trailer region) */
+		if (down && rc == -DFUMGR_E_DFU_STATUS) {
+			char why[1024];
+
+			snprintf(why, sizeof(why), "%s", dfumgr_ctx_errmsg(cli->ctx));
+			if (dfumgr_shim_get_info(dev, &info) == 0 &&
+			    info.last_error != DFUMGR_DEV_OK)
+				dfumgr_ctx_set_error(cli->ctx, DFUMGR_E_DFU_STATUS,
+						     "%s; the board says: %s", why,
+						     dfumgr_dev_error_text(info.last_error));
+			else
+				dfumgr_ctx_set_error(cli->ctx, DFUMGR_E_DFU_STATUS, "%s", why);
+		}
+		ret =
+		    cli_fail(cli, saved, "%s alt %d of %s", cmd, alt, dfumgr_dev_info(dev)->serial);
 		goto out;
 	}
 	printf("%s %zu bytes %s alt %d (%s) of %s\n", down ? "Downloaded" : "Uploaded", size,
@@ -587,6 +615,37 @@ out:
 	dfumgr_backend_free(be);
 	free(buf);
 	return ret;
+}
+
+/*
+ * An MCUboot image with a trailer after it (`imgtool sign --pad [--confirm]`) for a dfu-mgr
+ * board, which never lets a download mark an image: the reason goes into the context. Plain
+ * DFU devices (a single-image MCUboot with Zephyr's DFU class) take such files, as dfu-util
+ * sends them.
+ */
+static bool marks_itself(struct dfumgr_ctx *ctx, struct dfumgr_dev *dev, const uint8_t *buf,
+			 size_t size)
+{
+	struct dfumgr_shim_info info;
+	struct dfumgr_image img;
+
+	if (dfumgr_image_parse(NULL, buf, size, &img) != 0 || !img.trailer.present ||
+	    !img.trailer.magic_ok)
+		return false;
+	if (dfumgr_shim_get_info(dev, &info) != 0) {
+		dfumgr_ctx_clear_error(ctx);
+		return false;
+	}
+	dfumgr_ctx_set_error(
+	    ctx, DFUMGR_E_REFUSED,
+	    "the file carries an MCUboot trailer after its image (boot magic at "
+	    "offset 0x%zx, image_ok 0x%02x: `imgtool sign --pad%s`), and a dfu-mgr "
+	    "board never lets a download mark an image for MCUboot. Send the image "
+	    "without --pad/--confirm, then `dfu-mgr commit` the pair (or use "
+	    "`dfu-mgr update` with a bundle)",
+	    size - DFUMGR_BOOT_MAGIC_LEN, img.trailer.image_ok,
+	    img.trailer.image_ok == 1 ? " --confirm" : "");
+	return true;
 }
 
 int cmd_download(struct cli *cli, int argc, char **argv)

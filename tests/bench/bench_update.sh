@@ -9,7 +9,7 @@
 . "$(dirname "$0")/../vm/lib.sh"
 
 IMG0=${BENCH_IMG0:-524288}
-IMG1=${BENCH_IMG1:-$((0x370000 - 0x1000))}
+IMG1=${BENCH_IMG1:-$((0x36b000 - 0x1000))} # the board's image-1 limit, less header and TLVs
 REAL_IMG1=${BENCH_REAL_IMG1:-1048576}
 
 # one_run TIMING: a fresh pair of boards; dfu-mgr updates board 1, dfu-util writes board 2.
@@ -37,7 +37,7 @@ bench() { # bench TIMING IMG0 IMG1 REPS
 	rm -rf "$T/b"
 	head -c "$n0" /dev/urandom >"$T/p0.bin"
 	head -c "$n1" /dev/urandom >"$T/p1.bin"
-	"$DFUMGR" pack --version 2.0.0+0 --key "$D/key-A.pem" \
+	"$DFUMGR" pack --version 2.0.0+0 --key "$D/key-A.pem" --product xip-app \
 		--internal "$T/p0.bin" --qspi "$T/p1.bin" -o "$T/b" >/dev/null || return 1
 	for r in $(seq 1 "$reps"); do
 		runs="$runs $(one_run "$timing")" || return 1

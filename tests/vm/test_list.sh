@@ -97,10 +97,12 @@ else
 	bad "functional descriptor, alts, strings" "$(cat "$T/list.json")"
 fi
 if json_check "$T/list.json" \
-	'all(x["shim"] is not None and x["shim"]["protocol"] == 1 and x["shim"]["serial"] == x["serial"] for x in devs)' \
+	'all(x["shim"] is not None and x["shim"]["protocol"] == 2 and x["shim"]["serial"] == x["serial"] for x in devs)' \
+	'all(x["shim"]["product"] == "xip-app" and x["shim"]["hw_revision"] == 1 for x in devs)' \
 	'all([i["running_version"] for i in x["shim"]["images"]] == ["1.0.0+0", "1.0.0+0"] for x in devs)' \
+	'all([i["max_image"] for i in x["shim"]["images"]] == [0xdb000, 0x36b000] for x in devs)' \
 	'all([i["slot_state"] for i in x["shim"]["images"]] == ["empty", "empty"] for x in devs)'; then
-	ok "GET_INFO: running versions 1.0.0+0 for both images, slots empty"
+	ok "GET_INFO (protocol 2): product xip-app, running versions 1.0.0+0, image limits, slots empty"
 else
 	bad "GET_INFO" "$(cat "$T/list.json")"
 fi
@@ -109,7 +111,8 @@ fi
 "$DFUMGR" list >"$T/list.txt" 2>&1
 rc=$?
 if [ "$rc" -eq 0 ] && grep -q '^NRF5340-EMU-0002  1915:5300  runtime  path ' "$T/list.txt" &&
-	grep -q 'image 1  running 1.0.0+0, update slot empty' "$T/list.txt"; then
+	grep -q 'image 1  running 1.0.0+0, update slot empty' "$T/list.txt" &&
+	grep -q 'product xip-app, hardware revision 1, shim protocol 2' "$T/list.txt"; then
 	ok "human-readable list"
 else
 	bad "human-readable list (exit $rc)" "$(cat "$T/list.txt")"

@@ -13,7 +13,7 @@ run pack --version 1.2.0+0 --key "$KEY" --product xip-app -o "$T/b120" "$ELF"
 run pack --version 0.9.0+0 --key "$KEY" --product xip-app -o "$T/b090" "$ELF"
 head -c 3800000 /dev/urandom >"$T/big.bin"
 head -c 20000 /dev/urandom >"$T/small.bin"
-run pack --version 2.0.0 --key "$KEY" --slot-size1 0x400000 -o "$T/big" --internal "$T/small.bin" --qspi "$T/big.bin"
+run pack --version 2.0.0 --key "$KEY" --product xip-app --slot-size1 0x400000 -o "$T/big" --internal "$T/small.bin" --qspi "$T/big.bin"
 expect_rc 0 "pack a bundle whose image 1 is bigger than the board's slot"
 
 emu_start 2 || { echo "FAIL - boards did not attach"; exit 1; }
@@ -69,7 +69,8 @@ expect_true "and the pair runs" test "$(running $B2)" = "1.1.0+1 1.1.0+1 confirm
 
 # --- refusals ---
 run update -k "$PUB" -d 1234:5678 "$T/b120"
-expect_rc 69 "wrong VID:PID: no board"
+expect_rc 65 "another VID:PID than the manifest's is refused"
+expect_err "1915:5300" "naming the manifest's VID:PID"
 run update -k "$PUB" -S NOPE "$T/b120"
 expect_rc 69 "wrong serial: no board"
 run update -k "$PUB" -S "$B2" --allow-unsigned "$T/big"
