@@ -43,7 +43,7 @@ def check(cond, what):
 
 
 def pack(version, sizes, out):
-    """A bundle of two small payloads made by dfu-mgr pack (image 0 depends on image 1)."""
+    """A bundle of two small payloads made by dfu-mgr pack (each image depends on the other)."""
     os.makedirs(WORK, exist_ok=True)
     paths = []
     for i, n in enumerate(sizes):
@@ -107,14 +107,21 @@ def stop(p):
 
 
 def get_info(d):
-    b = d.control(0xC1, 0x40, 0, 0, 84)
+    """GET_INFO, protocol 2 (include/dfumgr/wire.h): a 64-byte head, 48 bytes per image."""
+    b = d.control(0xC1, 0x40, 0, 0, 160)
+    if len(b) != 160:
+        return {"proto": None, "n": 0, "err": None, "commit": None, "serial": "", "product": "",
+                "hw_rev": None, "img": []}
     info = {"proto": b[0], "n": b[1], "err": b[2], "commit": b[3],
-            "serial": b[4:28].rstrip(b"\0").decode(), "img": []}
+            "serial": b[4:28].rstrip(b"\0").decode(), "product": b[28:60].rstrip(b"\0").decode(),
+            "hw_rev": struct.unpack("<H", b[60:62])[0], "img": []}
     for i in range(2):
-        p = b[28 + 28 * i:56 + 28 * i]
-        maj, mnr, rev, build, size, unit, written, up = struct.unpack("<BBHIIIII", p[4:28])
+        p = b[64 + 48 * i:112 + 48 * i]
+        maj, mnr, rev, build = struct.unpack("<BBHI", p[4:12])
+        size, unit, written, _, max_image = struct.unpack("<IIIII", p[12:32])
         info["img"].append({"state": p[0], "valid": p[1] & 1, "version": (maj, mnr, rev, build),
-                            "size": size, "unit": unit, "written": written})
+                            "size": size, "unit": unit, "written": written,
+                            "max_image": max_image})
     return info
 
 
@@ -172,7 +179,11 @@ check(serial == "NRF5340-0000000000000000", "serial string (no hwinfo on native:
 check(d.control(0x80, 6, 0x0304, 0x0409, 255)[2:].decode("utf-16-le") == "dfu-mgr runtime",
       "string 4: runtime interface name")
 info = get_info(d)
-check(info["proto"] == 1 and info["n"] == 2 and info["serial"] == serial, "GET_INFO header")
+check(info["proto"] == 2 and info["n"] == 2 and info["serial"] == serial, "GET_INFO header")
+check(info["product"] == "nrf5340dk-shim" and info["hw_rev"] == 1,
+      "GET_INFO: the product and hardware revision from Kconfig (%r)" % info["product"])
+check([i["max_image"] for i in info["img"]] == [0xDB000, 0x36B000],
+      "GET_INFO: the image limits of wire.h's map")
 check([i["version"] for i in info["img"]] == [(1, 2, 3, 4)] * 2 and
       all(i["valid"] for i in info["img"]), "GET_INFO: running versions from the primary slots")
 check([(i["size"], i["unit"], i["state"]) for i in info["img"]] ==
@@ -203,7 +214,7 @@ except subprocess.TimeoutExpired:
     log = stop(p)
 check(image_ok(flash, 0) == 0xFF and image_ok(flash, 1) == 0xFF,
       "image 1 1.2.3 below image 0's dependency 1.4.0: neither image confirmed")
-check("does not meet image 0's dependency" in log and "reset in" in log and "Exiting" in log,
+check("do not meet each other's dependencies" in log and "reset in" in log and "Exiting" in log,
       "the unconfirmed pair resets itself (sys_reboot) so MCUboot reverts")
 
 # ---- DFU mode: alt-settings, downloads, read-back, SET_INTERFACE refusal, REBOOT ----
