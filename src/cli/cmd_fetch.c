@@ -532,6 +532,10 @@ int cmd_fetch(struct cli *cli, int argc, char **argv)
 	const char *before = NULL;
 	int n, rc, ret;
 
+	/* first: a stop request during any step, key loading included, is a clean cancel */
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 	ret = parse_args(cli, argc, argv, &a);
 	if (ret < 0)
 		return EXIT_OK; /* --help */
@@ -549,9 +553,6 @@ int cmd_fetch(struct cli *cli, int argc, char **argv)
 		return ret;
 	load_state(cli, a.state, &st);
 
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
 	p.quiet = a.quiet || cli->json;
 	a.o.progress = on_progress;
 	a.o.user = &p;

@@ -104,7 +104,8 @@ expect_true "the back-off waits are bounded (${ELAPSED} s)" python3 -c "import s
 "$DFUMGR" fetch --cacert "$T/pki/ca.pem" --key "$D/key-A-pub.pem" --dest "$IN" --retries 100 \
 	--retry-wait 30 "https://127.0.0.1:$dead/feed.json" >/dev/null 2>"$T/cancel.err" &
 FPID=$!
-sleep 0.5
+# in its first back-off wait (30 s) once it says so
+for _ in $(seq 500); do grep -q "trying again" "$T/cancel.err" && break; sleep 0.01; done
 t0=$(date +%s.%N)
 kill -TERM $FPID
 wait $FPID

@@ -49,7 +49,7 @@ expect_true "and got 206 with Content-Range bytes $staged-$((full - 1))/$full" t
 sent2=$(log_field /slow/app-3.0.0/qspi.bin 5)
 expect_true "nginx sent only the rest: $sent2 bytes = $full - $staged" test "$sent2" -eq $((full - staged))
 expect_true "the second run downloaded the manifest and the rest of qspi.bin only" test "$(json - 'j["bytes_downloaded"] - '"$(stat -c %s "$T/www/app-3.0.0/manifest.json")" <<<"$OUT")" -eq $((full - staged))
-echo "# resume after the process died: $staged of $full bytes kept ($((staged * 100 / full))%), $sent2 fetched again"
+echo "fetch: resume after the process died: $staged of $full bytes kept ($((staged * 100 / full))%), $sent2 fetched again"
 expect_true "the staging directory is cleaned up" test "$(ls -A "$IN/.staging")" = .lock
 
 # --- 2. the server dies mid-file; the fetch retries and continues in the same run ---
@@ -80,5 +80,5 @@ start=${range#bytes=}
 start=${start%-}
 expect_true "the retry asked for Range $range, at or after the $cut_at bytes staged at the cut" test "$start" -ge "$cut_at" -a "$start" -lt "$full"
 expect_true "and nginx sent only the rest" test "$(log_field /slow/app-3.1.0/qspi.bin 5)" -eq $((full - start))
-echo "# resume after the server died: continued at byte $start of $full in the same run"
+echo "fetch: resume after the server died: continued at byte $start of $full in the same run"
 finish

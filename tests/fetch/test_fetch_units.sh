@@ -16,7 +16,7 @@ for want in "RandomizedDelaySec=" "ProtectSystem=strict" "RestrictAddressFamilie
 	expect_true "the units say $want" grep -q "^$want" "$svc" "$T/dfu-mgr-fetch.timer"
 done
 score=$(systemd-analyze security --offline=yes "$svc" 2>/dev/null | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\).*/\1/p')
-echo "# systemd-analyze security: exposure $score (0 = fully sandboxed, 10 = not at all)"
+echo "fetch: systemd-analyze security: exposure $score (0 = fully sandboxed, 10 = not at all)"
 expect_true "exposure level $score is at most 2.0" python3 -c "import sys; sys.exit(not float('${score:-10}') <= 2.0)"
 
 # the service's command, with the paths moved into the test directory: every option is one
