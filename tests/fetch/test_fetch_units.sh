@@ -44,6 +44,8 @@ if [ -n "${DFUMGR_BUILD_DIR:-}" ] && command -v cmake >/dev/null; then
 		expect_true "cmake --install puts $f in place" test -s "$T/inst/$f"
 	done
 	expect_true "the installed service runs the installed dfu-mgr" grep -q "^ExecStart=/.*/bin/dfu-mgr fetch --feed" "$T/inst/lib/systemd/system/dfu-mgr-fetch.service"
+	pcdir=$(dirname "$(find "$T/inst" -name libdfumgr-fetch.pc | head -1)")
+	expect_true "pkg-config finds libdfumgr-fetch, which brings libdfumgr" sh -c "PKG_CONFIG_PATH='$pcdir' pkg-config --libs libdfumgr-fetch | grep -q -- '-ldfumgr-fetch -ldfumgr'"
 	expect_true "libdfumgr does not link libcurl (the daemon's library)" sh -c "! ldd '$(ls "$T"/inst/lib*/libdfumgr.so.0 2>/dev/null | head -1 || ls "$T"/inst/lib/*/libdfumgr.so.0)' | grep -q libcurl"
 fi
 finish
