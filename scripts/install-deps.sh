@@ -8,6 +8,7 @@ PKGS=(
 	gcc-arm-none-eabi binutils-arm-none-eabi libnewlib-arm-none-eabi
 	man-db groff-base python3
 	qemu-system-x86 busybox-static usbip dfu-util kmod cpio udev xz-utils
+	nginx tinyproxy openssl systemd curl
 )
 # --firmware: what building the nRF5340 application (firmware/zephyr) with Zephyr needs too
 if [ "${1:-}" = --firmware ]; then

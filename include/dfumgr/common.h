@@ -55,6 +55,12 @@ enum dfumgr_err {
 	DFUMGR_E_ACCESS = 27,  /* permission denied */
 	DFUMGR_E_REFUSED = 28, /* the board refused the images under its pair rule */
 	DFUMGR_E_PRODUCT = 29, /* the bundle is for another product than the board */
+	/* cannot reach the server, or the connection broke (try again) */
+	DFUMGR_E_NETWORK = 30,
+	/* TLS failed: the server's certificate is not trusted, or is for another name */
+	DFUMGR_E_TLS = 31,
+	/* the server answered with an HTTP error status */
+	DFUMGR_E_HTTP = 32,
 	DFUMGR_E_MAX
 };
 
@@ -90,6 +96,16 @@ DFUMGR_EXPORT int dfumgr_ctx_errcode(const struct dfumgr_ctx *ctx);
  */
 DFUMGR_EXPORT int dfumgr_ctx_set_error(struct dfumgr_ctx *ctx, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/*
+ * Prepends "prefix: " to the detail of the last failure (for front ends and the libraries built
+ * on libdfumgr, as the library does on the way up); returns rc so that it can be returned
+ * directly. The code is kept; a context without detail gets the text of rc after the prefix.
+ */
+DFUMGR_EXPORT int dfumgr_ctx_prefix_error(struct dfumgr_ctx *ctx, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Hands a message to the context's log sink (see dfumgr_ctx_set_log()); nothing without one. */
+DFUMGR_EXPORT void dfumgr_ctx_log(struct dfumgr_ctx *ctx, enum dfumgr_log_level level,
+				  const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Clears the last failure. */
 DFUMGR_EXPORT void dfumgr_ctx_clear_error(struct dfumgr_ctx *ctx);
 /*

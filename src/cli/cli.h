@@ -100,5 +100,7 @@ int cmd_download(struct cli *cli, int argc, char **argv);
 int cmd_upload(struct cli *cli, int argc, char **argv);
 int cmd_detach(struct cli *cli, int argc, char **argv);
 int cmd_reboot(struct cli *cli, int argc, char **argv);
+int cmd_fetch(struct cli *cli, int argc, char **argv);
+int cmd_publish(struct cli *cli, int argc, char **argv);
 
 #endif

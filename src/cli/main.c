@@ -19,6 +19,8 @@ static const struct cli_command commands[] = {
     {"upload", cmd_upload, "read one alt-setting into a file (as dfu-util -U)"},
     {"detach", cmd_detach, "switch a board from its application to DFU mode"},
     {"reboot", cmd_reboot, "reset a board (MCUboot runs, then the application)"},
+    {"fetch", cmd_fetch, "fetch a release from a signed feed (or a bundle) over HTTPS"},
+    {"publish", cmd_publish, "add a signed bundle to a signed release feed"},
 };
 
 static void usage(FILE *f, const char *prog)

@@ -15,6 +15,7 @@ int cli_exit_code(int rc)
 	case DFUMGR_OK:
 		return EXIT_OK;
 	case DFUMGR_E_HASH:
+	case DFUMGR_E_TLS: /* the server is not who it should be */
 	case DFUMGR_E_SIGNATURE:
 	case DFUMGR_E_NOSIG:
 	case DFUMGR_E_MISMATCH:
@@ -45,7 +46,10 @@ int cli_exit_code(int rc)
 		return EXIT_IOERR; /* the device failed a request */
 	case DFUMGR_E_ACCESS:
 		return EXIT_NOPERM;
+	case DFUMGR_E_HTTP:
+		return EXIT_NODEV; /* 69, sysexits' EX_UNAVAILABLE: the server failed the request */
 	case DFUMGR_E_TIMEOUT:
+	case DFUMGR_E_NETWORK:
 	case DFUMGR_E_DISCONNECTED:
 	case DFUMGR_E_BUSY:
 		return EXIT_TEMPFAIL;

@@ -37,6 +37,9 @@ static const char *const err_text[DFUMGR_E_MAX] = {
     [DFUMGR_E_ACCESS] = "permission denied",
     [DFUMGR_E_REFUSED] = "refused by the board's pair rule",
     [DFUMGR_E_PRODUCT] = "bundle for another product",
+    [DFUMGR_E_NETWORK] = "network error",
+    [DFUMGR_E_TLS] = "TLS error",
+    [DFUMGR_E_HTTP] = "HTTP error",
 };
 
 DFUMGR_EXPORT const char *dfumgr_strerror(int err)
@@ -128,19 +131,18 @@ DFUMGR_EXPORT int dfumgr_ctx_set_error(struct dfumgr_ctx *ctx, int err, const ch
 	return rc;
 }
 
-int dfumgr_fail_prefix(struct dfumgr_ctx *ctx, int rc, const char *fmt, ...)
+static int prefix_v(struct dfumgr_ctx *ctx, int rc, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+static int prefix_v(struct dfumgr_ctx *ctx, int rc, const char *fmt, va_list ap)
 {
 	/* room for both parts; the result is cut to the context's buffer (truncation is fine) */
 	char joined[2 * DFUMGR_ERRMSG_MAX + 4];
 	size_t n;
-	va_list ap;
 	int w;
 
 	if (!ctx)
 		return rc;
-	va_start(ap, fmt);
 	w = vsnprintf(joined, DFUMGR_ERRMSG_MAX, fmt, ap);
-	va_end(ap);
 	n = w < 0 ? 0 : ((size_t)w >= DFUMGR_ERRMSG_MAX ? DFUMGR_ERRMSG_MAX - 1 : (size_t)w);
 	memcpy(joined + n, ": ", 3);
 	n += 2;
@@ -153,17 +155,55 @@ int dfumgr_fail_prefix(struct dfumgr_ctx *ctx, int rc, const char *fmt, ...)
 	return rc;
 }
 
-void dfumgr_log(struct dfumgr_ctx *ctx, enum dfumgr_log_level level, const char *fmt, ...)
+int dfumgr_fail_prefix(struct dfumgr_ctx *ctx, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	rc = prefix_v(ctx, rc, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+DFUMGR_EXPORT int dfumgr_ctx_prefix_error(struct dfumgr_ctx *ctx, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	rc = prefix_v(ctx, rc, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+static void log_v(struct dfumgr_ctx *ctx, enum dfumgr_log_level level, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+static void log_v(struct dfumgr_ctx *ctx, enum dfumgr_log_level level, const char *fmt, va_list ap)
 {
 	char msg[DFUMGR_ERRMSG_MAX];
-	va_list ap;
 
 	if (!ctx || !ctx->log_fn)
 		return;
-	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	ctx->log_fn(ctx->log_userdata, level, msg);
+}
+
+void dfumgr_log(struct dfumgr_ctx *ctx, enum dfumgr_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_v(ctx, level, fmt, ap);
+	va_end(ap);
+}
+
+DFUMGR_EXPORT void dfumgr_ctx_log(struct dfumgr_ctx *ctx, enum dfumgr_log_level level,
+				  const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_v(ctx, level, fmt, ap);
+	va_end(ap);
 }
 
 int dfumgr_errno_to_err(int errnum)

@@ -68,4 +68,12 @@ void dfumgr_hex(const uint8_t *in, size_t n, char *out);
 /* Parses exactly 2n hex digits; returns 0 or -1. */
 int dfumgr_unhex(const char *in, uint8_t *out, size_t n);
 
+/*
+ * The manifest's rules (dfu-mgr-manifest(5)) for a product name, a release label and a bundle
+ * file name, for the other formats that carry them; path names the field in the message.
+ */
+int dfumgr_check_product(struct dfumgr_ctx *ctx, const char *path, const char *s);
+int dfumgr_check_release(struct dfumgr_ctx *ctx, const char *path, const char *s);
+int dfumgr_check_file_name(struct dfumgr_ctx *ctx, const char *path, const char *s);
+
 #endif

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The bundle manifest: strict JSON parsing and validation, a canonical writer, and the detached
- * signature over the manifest bytes. This is the only file that includes cJSON.
+ * signature over the manifest bytes. The one place that reads and writes the manifest format.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -855,4 +855,21 @@ DFUMGR_EXPORT int dfumgr_manifest_verify(struct dfumgr_ctx *ctx, const struct df
 		return dfumgr_fail(ctx, DFUMGR_E_INVAL, "dfumgr_manifest_verify: NULL argument");
 	dfumgr_sha256(buf, size, digest);
 	return dfumgr_keyring_verify(ctx, ring, digest, sig, sig_len, ret_key_index);
+}
+
+/* ---- the same name rules for the formats that carry manifest fields (the release feed) ---- */
+
+int dfumgr_check_product(struct dfumgr_ctx *ctx, const char *path, const char *s)
+{
+	return check_name(ctx, path, s, DFUMGR_MANIFEST_PRODUCT_MAX, PRODUCT_EXTRA);
+}
+
+int dfumgr_check_release(struct dfumgr_ctx *ctx, const char *path, const char *s)
+{
+	return check_name(ctx, path, s, DFUMGR_MANIFEST_RELEASE_MAX, RELEASE_EXTRA);
+}
+
+int dfumgr_check_file_name(struct dfumgr_ctx *ctx, const char *path, const char *s)
+{
+	return check_file_name(ctx, path, s);
 }
