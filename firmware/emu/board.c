@@ -260,8 +260,8 @@ void emu_board_enter_dfu(struct emu_board *b)
  */
 static void build_descriptors(struct emu_board *b)
 {
-	b->desc_len = shim_desc_build(b->desc, sizeof(b->desc), b->mode == EMU_MODE_DFU, b->serial,
-				      &b->desc_layout);
+	b->desc_len = shim_desc_build(b->desc, sizeof(b->desc), b->mode == EMU_MODE_DFU,
+				      &shim_usb_id_dev, b->serial, &b->desc_layout);
 }
 
 int emu_board_config_desc(const struct emu_board *b, uint8_t *d);
@@ -273,7 +273,7 @@ int emu_board_config_desc(const struct emu_board *b, uint8_t *d)
 	return (int)b->desc_layout.config_len;
 }
 
-/* Descriptor type 1 (device), 2 (configuration) or 3 (string index) out of the blob. */
+/* Descriptor type 1 (device), 2 (configuration), 3 (string index) or 15 (BOS) out of the blob. */
 static int get_descriptor(struct emu_board *b, uint8_t type, uint8_t index, const uint8_t **ret)
 {
 	size_t off;
@@ -299,6 +299,9 @@ static int get_descriptor(struct emu_board *b, uint8_t type, uint8_t index, cons
 			off += b->desc[off];
 		}
 		return -1;
+	case 15:
+		*ret = b->desc + b->desc_layout.bos_off;
+		return (int)b->desc_layout.bos_len;
 	default:
 		return -1; /* no device qualifier: full speed only */
 	}
@@ -414,6 +417,15 @@ int emu_board_control(struct emu_board *b, const uint8_t raw[8], uint8_t *data, 
 	b->requests++;
 	if ((s.bmRequestType & 0x60) == 0) {
 		rc = standard_request(b, &s, data);
+	} else if (shim_desc_is_msos_request(s.bmRequestType, s.bRequest, s.wIndex)) {
+		/* the MS OS 2.0 descriptor set, as the board's USB glue answers it */
+		if (b->desc_len <= 0)
+			build_descriptors(b);
+		rc = b->desc_len > 0 ? (int)b->desc_layout.msos_len : -1;
+		if (rc > s.wLength)
+			rc = s.wLength;
+		if (rc > 0)
+			memcpy(data, b->desc + b->desc_layout.msos_off, (size_t)rc);
 	} else if ((s.bmRequestType & 0x1f) != 1 || s.wIndex != 0) {
 		rc = -1; /* only interface 0 has class/vendor requests */
 	} else if (b->plain && (s.bmRequestType & 0x60) == 0x40) {
