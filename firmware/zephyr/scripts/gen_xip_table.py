@@ -2,12 +2,68 @@
 # SPDX-License-Identifier: MIT
 """Generate the sample's image-1 table: SIZE deterministic pseudo-random bytes (xorshift32 from a
 fixed seed, so every build of the same size is byte-identical), the assembler file that embeds
-them in .extflash_rodata, and a header with the size and the FNV-1a hash the boot self-test
-expects from the code that runs in QSPI."""
+them in a .rodata section (code relocation puts it in QSPI on the DK), and a header with what
+the boot self-test and the periodic check expect from the code that runs in QSPI: the table's
+FNV-1a hash, the FNV-1a of each 4 KiB chunk, and an ECDSA P-256 signature of the table's SHA-256
+with the matching public key (TinyCrypt's uECC_verify, relocated to QSPI, checks it).
+
+The signing key is derived from the seed: it proves nothing about who made the image (MCUboot's
+signature does that), only that the ECC code computes correctly when it runs from QSPI."""
 import argparse
+import hashlib
 import os
 import struct
 import sys
+
+CHUNK = 4096
+
+# NIST P-256 (FIPS 186-4 D.1.2.3, SEC 2 secp256r1)
+P = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF
+A = P - 3
+N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+G = (0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296,
+     0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5)
+
+
+def ec_add(p1, p2):
+    if p1 is None:
+        return p2
+    if p2 is None:
+        return p1
+    (x1, y1), (x2, y2) = p1, p2
+    if x1 == x2 and (y1 + y2) % P == 0:
+        return None
+    if p1 == p2:
+        lam = (3 * x1 * x1 + A) * pow(2 * y1, -1, P) % P
+    else:
+        lam = (y2 - y1) * pow(x2 - x1, -1, P) % P
+    x3 = (lam * lam - x1 - x2) % P
+    return x3, (lam * (x1 - x3) - y1) % P
+
+
+def ec_mul(k, pt):
+    acc = None
+    while k:
+        if k & 1:
+            acc = ec_add(acc, pt)
+        pt = ec_add(pt, pt)
+        k >>= 1
+    return acc
+
+
+def ecdsa_sign(d, digest, k):
+    """ECDSA (FIPS 186-4 6.4) with a given nonce: the test key and nonce are public anyway."""
+    z = int.from_bytes(digest, "big") % N
+    r = ec_mul(k, G)[0] % N
+    s = pow(k, -1, N) * (z + r * d) % N
+    if r == 0 or s == 0:
+        raise ValueError("degenerate nonce")
+    return r, s
+
+
+def c_bytes(name, data):
+    body = ", ".join("0x%02x" % b for b in data)
+    return f"#define {name} {{{body}}}\n"
 
 
 def table(size, seed):
@@ -46,13 +102,23 @@ def main():
     ap.add_argument("--size", type=int, required=True, help="table size in bytes")
     ap.add_argument("--seed", type=lambda s: int(s, 0), default=0x5EED1F1E)
     ap.add_argument("--out-dir", required=True)
-    ap.add_argument("--section", default=".extflash_rodata.shim_xip_table",
-                    help="input section of the table (.rodata.* where there is no XIP region)")
+    ap.add_argument("--section", default=".rodata.shim_xip_table",
+                    help="input section of the table (a .rodata.* name: code relocation moves "
+                    "it with the file)")
     a = ap.parse_args()
     if a.size <= 0 or a.size > 0x36F000:
         sys.exit("gen_xip_table: size must be 1..0x36f000 (image 1's slot)")
     os.makedirs(a.out_dir, exist_ok=True)
     data = table(a.size, a.seed)
+    chunks = [fnv1a(data[o:o + CHUNK]) for o in range(0, a.size, CHUNK)]
+    digest = hashlib.sha256(data).digest()
+    seed_bytes = struct.pack("<I", a.seed)
+    d = int.from_bytes(hashlib.sha256(b"dfu-mgr xip key" + seed_bytes).digest(), "big") % N
+    k = int.from_bytes(hashlib.sha256(b"dfu-mgr xip nonce" + digest).digest(), "big") % N
+    q = ec_mul(d, G)
+    r, s_ = ecdsa_sign(d, digest, k)
+    pub = q[0].to_bytes(32, "big") + q[1].to_bytes(32, "big")
+    sig = r.to_bytes(32, "big") + s_.to_bytes(32, "big")
     binpath = os.path.abspath(os.path.join(a.out_dir, "xip_table.bin"))
     write_if_changed(binpath, data)
     write_if_changed(os.path.join(a.out_dir, "xip_table.S"), (
@@ -73,6 +139,14 @@ def main():
         f"#define SHIM_XIP_TABLE_SIZE  {a.size}u\n"
         f"#define SHIM_XIP_TABLE_SEED  0x{a.seed:08x}u\n"
         f"#define SHIM_XIP_TABLE_FNV1A 0x{fnv1a(data):08x}u\n"
+        f"#define SHIM_XIP_CHUNK_SIZE  {CHUNK}u\n"
+        f"#define SHIM_XIP_CHUNKS      {len(chunks)}u\n"
+        "/* FNV-1a of each chunk (the last one may be shorter) */\n"
+        "#define SHIM_XIP_CHUNK_FNV1A {" + ", ".join("0x%08xu" % c for c in chunks) + "}\n"
+        "/* uECC_verify's inputs: public key X||Y, signature r||s (big-endian) */\n"
+        + c_bytes("SHIM_XIP_TABLE_SHA256", digest)
+        + c_bytes("SHIM_XIP_PUBKEY", pub)
+        + c_bytes("SHIM_XIP_SIGNATURE", sig) +
         "#endif\n"))
 
 

@@ -81,6 +81,30 @@ static void account(uint32_t *total, uint32_t *max, uint32_t *count, uint32_t t0
 	(*count)++;
 }
 
+/*
+ * Every erase and program of a QSPI area holds the XIP gate exclusively (xip.c): the MX25R64
+ * cannot be read, so no image-1 code may run, until it is done.
+ */
+static void write_begin(enum dfu_area area)
+{
+	if (shim_area_map[area].dev != SHIM_FLASH_QSPI)
+		return;
+	shim_qspi_write_begin();
+#ifdef CONFIG_DFUMGR_TEST_HOOKS
+	/* a QSPI operation that never completes (test hook): the health check must notice */
+	if (shim_hooks.stall_flash)
+		LOG_WRN("QSPI %s stalls (test hook)", shim_area_map[area].node_label);
+	while (shim_hooks.stall_flash)
+		k_msleep(100);
+#endif
+}
+
+static void write_end(enum dfu_area area)
+{
+	if (shim_area_map[area].dev == SHIM_FLASH_QSPI)
+		shim_qspi_write_end();
+}
+
 static bool in_area(enum dfu_area area, uint32_t off, uint32_t len)
 {
 	return (unsigned)area < DFU_AREA_COUNT && area_fa[area] &&
@@ -152,9 +176,11 @@ int shim_flash_erase(void *user, enum dfu_area area, uint32_t off, uint32_t len,
 	ARG_UNUSED(cost_us);
 	if (!in_area(area, off, len))
 		return DFU_FLASH_RANGE;
+	write_begin(area);
 	t0 = k_cycle_get_32();
 	rc = flash_area_erase(area_fa[area], off, len);
 	account(&stats.erase_us, &stats.max_erase_us, &stats.erases, t0);
+	write_end(area);
 	if (rc != 0) {
 		LOG_ERR("Failed to erase %s 0x%x+0x%x: %d", shim_area_map[area].node_label, off,
 			len, rc);
@@ -174,6 +200,7 @@ int shim_flash_program(void *user, enum dfu_area area, uint32_t off, const uint8
 	if (!in_area(area, off, len) || !shim_align_span(off, len, 4, &start, &span) ||
 	    (uint64_t)start + span > area_fa[area]->fa_size)
 		return DFU_FLASH_RANGE;
+	write_begin(area);
 	t0 = k_cycle_get_32();
 	if (start == off && span == len && ((uintptr_t)data & 3) == 0) {
 		rc = flash_area_write(area_fa[area], off, data, len);
@@ -193,6 +220,7 @@ int shim_flash_program(void *user, enum dfu_area area, uint32_t off, const uint8
 		}
 	}
 	account(&stats.program_us, &stats.max_program_us, &stats.programs, t0);
+	write_end(area);
 	if (rc != 0) {
 		LOG_ERR("Failed to program %s 0x%x+0x%x: %d", shim_area_map[area].node_label, off,
 			len, rc);

@@ -7,14 +7,19 @@
  *
  * Threads: control requests arrive on the nRF USBD driver's work queue ("usbd_workq"), the
  * background digest runs in main's loop, detach and reboot run on the system work queue. The
- * core is single-threaded, so every call into it holds core_lock.
+ * core is single-threaded, so every call into it holds core_lock (and tells the health check
+ * how long it has held it).
+ *
+ * Besides the DFU interface, two requests of Windows' WinUSB binding are answered here: the BOS
+ * descriptor (GET_DESCRIPTOR type 15) and the Microsoft OS 2.0 descriptor set (a vendor request
+ * to the device); both come from shim_desc.c's blob.
  */
 #include <errno.h>
 #include <string.h>
 
 #include <zephyr/kernel.h>
 #include <zephyr/logging/log.h>
-#include <zephyr/sys/reboot.h>
+#include <zephyr/usb/usb_ch9.h>
 #include <zephyr/usb/usb_device.h>
 
 #include "shim.h"
@@ -45,9 +50,24 @@ static const struct dfu_dev_config core_cfg = {
     .no_upload = !IS_ENABLED(CONFIG_DFUMGR_SHIM_UPLOAD),
     .version_cmp_build = IS_ENABLED(CONFIG_DFUMGR_SHIM_VERSION_CMP_BUILD),
 };
+/* the board's USB identity (Kconfig); 1915:5300 is the development default only */
+BUILD_ASSERT(sizeof(CONFIG_DFUMGR_USB_MANUFACTURER) - 1 <= SHIM_STRING_MAX &&
+		 sizeof(CONFIG_DFUMGR_USB_PRODUCT) - 1 <= SHIM_STRING_MAX,
+	     "CONFIG_DFUMGR_USB_MANUFACTURER/PRODUCT: at most 126 characters");
+BUILD_ASSERT(sizeof(CONFIG_DFUMGR_USB_WINUSB_GUID) == 1 ||
+		 sizeof(CONFIG_DFUMGR_USB_WINUSB_GUID) - 1 == SHIM_GUID_LEN,
+	     "CONFIG_DFUMGR_USB_WINUSB_GUID: empty or {XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}");
+static const struct shim_usb_id usb_id = {
+    .vid = CONFIG_DFUMGR_USB_VID,
+    .pid = CONFIG_DFUMGR_USB_PID,
+    .manufacturer = CONFIG_DFUMGR_USB_MANUFACTURER,
+    .product = CONFIG_DFUMGR_USB_PRODUCT,
+    .winusb_guid = sizeof(CONFIG_DFUMGR_USB_WINUSB_GUID) > 1 ? CONFIG_DFUMGR_USB_WINUSB_GUID : NULL,
+};
 static bool dfu_mode;
 /* the stack keeps a pointer to it between usb_set_config() and the next rebuild */
 static uint8_t descriptors[SHIM_DESC_MAX] __aligned(4);
+static struct shim_desc_layout desc_layout;
 
 static void detach_work_fn(struct k_work *work);
 static void reboot_work_fn(struct k_work *work);
@@ -96,6 +116,18 @@ USBD_DEFINE_CFG_DATA(shim_usb_cfg) = {
     .endpoint = NULL,
 };
 
+static void lock_core(void)
+{
+	k_mutex_lock(&core_lock, K_FOREVER);
+	shim_health_core_enter();
+}
+
+static void unlock_core(void)
+{
+	shim_health_core_exit();
+	k_mutex_unlock(&core_lock);
+}
+
 static uint64_t now_us(void)
 {
 	return k_ticks_to_us_floor64(k_uptime_ticks());
@@ -109,12 +141,13 @@ static bool core_busy(void)
 
 static int build_descriptors(bool dfu)
 {
-	struct shim_desc_layout layout;
-
-	if (shim_desc_build(descriptors, sizeof(descriptors), dfu, serial, &layout) < 0)
+	if (shim_desc_build(descriptors, sizeof(descriptors), dfu, &usb_id, serial, &desc_layout) <
+	    0) {
+		LOG_ERR("Invalid USB identity (CONFIG_DFUMGR_USB_*) or serial number");
 		return -EINVAL;
+	}
 	shim_usb_cfg.usb_device_description = descriptors;
-	shim_usb_cfg.interface_descriptor = descriptors + layout.intf_off;
+	shim_usb_cfg.interface_descriptor = descriptors + desc_layout.intf_off;
 	return 0;
 }
 
@@ -142,12 +175,12 @@ static int enter_mode(bool dfu)
 {
 	int rc;
 
-	k_mutex_lock(&core_lock, K_FOREVER);
+	lock_core();
 	dfu_mode = dfu;
 	rc = build_descriptors(dfu);
 	if (rc == 0)
 		dfu_dev_init(&core, &core_ops, NULL, dfu, &core_cfg);
-	k_mutex_unlock(&core_lock);
+	unlock_core();
 	if (rc == 0)
 		rc = usb_set_config(descriptors);
 	if (rc == 0)
@@ -188,7 +221,7 @@ static void reboot_work_fn(struct k_work *work)
 	/* a clean unplug first, so the host sees the device leave before the reset */
 	(void)usb_disable();
 	k_msleep(10);
-	sys_reboot(SYS_REBOOT_COLD);
+	shim_reset(SHIM_RESET_PLANNED);
 }
 
 static void log_download_end(const struct usb_setup_packet *setup)
@@ -219,12 +252,12 @@ static int to_core(struct usb_setup_packet *setup, int32_t *len, uint8_t **data)
 
 	if (setup->wIndex != 0)
 		return -ENOTSUP; /* our only interface is number 0 */
-	k_mutex_lock(&core_lock, K_FOREVER);
+	lock_core();
 	rc = dfu_dev_control(&core, &s, *data, now_us());
 	if (rc != DFU_DEV_STALL && setup->bmRequestType == 0x21)
 		log_download_end(setup);
 	busy = core_busy();
-	k_mutex_unlock(&core_lock);
+	unlock_core();
 	if (busy)
 		k_sem_give(&work_sem);
 	if (rc == DFU_DEV_STALL)
@@ -238,9 +271,17 @@ static int class_request(struct usb_setup_packet *setup, int32_t *len, uint8_t *
 	return to_core(setup, len, data);
 }
 
-/* The stack offers every vendor request to every class: take only our interface's. */
+/*
+ * The stack offers every vendor request to every class: take only our interface's, and the
+ * device-level MS OS 2.0 descriptor request (Windows asks for it after reading the BOS).
+ */
 static int vendor_request(struct usb_setup_packet *setup, int32_t *len, uint8_t **data)
 {
+	if (shim_desc_is_msos_request(setup->bmRequestType, setup->bRequest, setup->wIndex)) {
+		*data = descriptors + desc_layout.msos_off;
+		*len = (int32_t)desc_layout.msos_len; /* the stack sends at most wLength */
+		return 0;
+	}
 	if (setup->RequestType.recipient != USB_REQTYPE_RECIPIENT_INTERFACE)
 		return -ENOTSUP;
 	return to_core(setup, len, data);
@@ -258,15 +299,23 @@ static int custom_request(struct usb_setup_packet *setup, int32_t *len, uint8_t 
 {
 	int rc;
 
-	ARG_UNUSED(len);
-	ARG_UNUSED(data);
+	/*
+	 * GET_DESCRIPTOR(BOS): the stack would look for it in the blob it walks and answer with
+	 * bLength (5) bytes; the BOS goes out whole (wTotalLength), from behind that walk.
+	 */
+	if (setup->bmRequestType == 0x80 && setup->bRequest == USB_SREQ_GET_DESCRIPTOR &&
+	    USB_GET_DESCRIPTOR_TYPE(setup->wValue) == USB_DESC_BOS) {
+		*data = descriptors + desc_layout.bos_off;
+		*len = (int32_t)desc_layout.bos_len;
+		return 0;
+	}
 	if (usb_reqtype_is_to_host(setup) ||
 	    setup->RequestType.recipient != USB_REQTYPE_RECIPIENT_INTERFACE ||
 	    setup->bRequest != USB_SREQ_SET_INTERFACE || setup->wIndex != 0 || !dfu_mode)
 		return -ENOTSUP;
-	k_mutex_lock(&core_lock, K_FOREVER);
+	lock_core();
 	rc = setup->wValue > UINT8_MAX ? DFU_DEV_STALL : dfu_dev_set_alt(&core, setup->wValue);
-	k_mutex_unlock(&core_lock);
+	unlock_core();
 	if (rc != 0)
 		setup->wValue = 0xff00; /* no such alt-setting: the stack STALLs */
 	return -EINVAL;
@@ -285,19 +334,19 @@ static void status_cb(struct usb_cfg_data *cfg, enum usb_dc_status_code status,
 	case USB_DC_CONFIGURED:
 	case USB_DC_DISCONNECTED:
 		if (dfu_mode) {
-			k_mutex_lock(&core_lock, K_FOREVER);
+			lock_core();
 			(void)dfu_dev_set_alt(&core, 0);
-			k_mutex_unlock(&core_lock);
+			unlock_core();
 		}
 		break;
 	case USB_DC_RESET: {
 		bool detaching;
 
 		/* DFU 1.1 §5.1: a bus reset in appDETACH also means "go to DFU mode now" */
-		k_mutex_lock(&core_lock, K_FOREVER);
+		lock_core();
 		detaching = !dfu_mode && core.state == DFU_STATE_APP_DETACH &&
 			    detach_phase == DETACH_UNPLUG;
-		k_mutex_unlock(&core_lock);
+		unlock_core();
 		if (detaching)
 			k_work_reschedule(&detach_work, K_NO_WAIT);
 		break;
@@ -318,9 +367,9 @@ int shim_usb_confirm(void)
 {
 	int rc;
 
-	k_mutex_lock(&core_lock, K_FOREVER);
+	lock_core();
 	rc = dfu_dev_confirm(&core);
-	k_mutex_unlock(&core_lock);
+	unlock_core();
 	return rc;
 }
 
@@ -328,14 +377,19 @@ bool shim_usb_poll_step(void)
 {
 	bool busy;
 
-	k_mutex_lock(&core_lock, K_FOREVER);
+	lock_core();
 	dfu_dev_poll(&core, now_us(), POLL_BUDGET);
 	busy = core_busy();
-	k_mutex_unlock(&core_lock);
+	unlock_core();
 	return busy;
 }
 
-void shim_usb_work_wait(void)
+void shim_usb_work_wait(uint32_t timeout_ms)
 {
-	(void)k_sem_take(&work_sem, K_FOREVER);
+	(void)k_sem_take(&work_sem, K_MSEC(timeout_ms));
+}
+
+bool shim_usb_runtime_mode(void)
+{
+	return !dfu_mode;
 }

@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """The shim's Zephyr glue end to end on native_posix_64: the real legacy USB device stack, our
-DFU class (src/usb_dfu.c), flash_area on the flash simulator, TinyCrypt, and MCUboot's bootutil
-confirming images, driven over Zephyr's USB/IP device driver (TCP 127.0.0.1:3240) by
-tests/emu/usbip_client.py.
+DFU class (src/usb_dfu.c), flash_area on the flash simulator, TinyCrypt, the core confirming
+images, the recovery code (fatal error handler, counter-based watchdog and health check, the
+record kept across resets, safe mode), driven over Zephyr's USB/IP device driver
+(TCP 127.0.0.1:3240) by tests/emu/usbip_client.py. Faults are injected with the build's test
+hooks (src/native_hooks.c): k_oops() or a hang in the image-1 code, a QSPI write that never
+returns; a "reset" ends the process (sys_arch_reboot() is replaced) and the test starts the next
+boot with the record saved in a file.
 
 That driver has limits the test works around: it answers a STALL like an empty success (so
 refusals are checked through their effects: GETSTATUS, GET_INTERFACE, GET_INFO's last_error),
@@ -20,6 +24,7 @@ import struct
 import subprocess
 import sys
 import time
+import zlib
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../../../tests/emu"))
 from usbip_client import Device, Gone  # noqa: E402
@@ -56,8 +61,9 @@ def pack(version, sizes, out):
     return [open(os.path.join(out, n), "rb").read() for n in ("internal.bin", "qspi.bin")]
 
 
-def flash_new(path, primaries):
-    """Erased 9 MiB flash with both primaries holding images just test-swapped by MCUboot."""
+def flash_new(path, primaries, confirmed=False):
+    """Erased 9 MiB flash with both primaries holding images just test-swapped by MCUboot (or,
+    confirmed, swapped and confirmed at an earlier boot)."""
     flash = bytearray(b"\xff" * 0x900000)
     for i, img in enumerate(primaries):
         base, _, size = SLOT[i]
@@ -66,6 +72,8 @@ def flash_new(path, primaries):
         flash[end - 16:end] = MAGIC        # magic
         flash[end - 32] = 0x01             # copy_done
         flash[end - 40] = i << 4 | 2       # swap_info: test
+        if confirmed:
+            flash[end - 24] = 0x01         # image_ok
     with open(path, "wb") as f:
         f.write(flash)
 
@@ -77,13 +85,13 @@ def image_ok(path, i):
         return f.read(1)[0]
 
 
-def spawn(exe, flash):
-    return subprocess.Popen([exe, "-flash=" + flash, "-rt-ratio=10", "-no-color"],
+def spawn(exe, flash, *hooks):
+    return subprocess.Popen([exe, "-flash=" + flash, "-rt-ratio=10", "-no-color", *hooks],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def start(exe, flash):
-    p = spawn(exe, flash)
+def start(exe, flash, *hooks):
+    p = spawn(exe, flash, *hooks)
     end = time.time() + 10
     while time.time() < end:
         try:
@@ -106,10 +114,35 @@ def stop(p):
         return p.communicate()[0]
 
 
+INFO_LEN = 160  # wire.h protocol 2: a 64-byte head, then 48 bytes per image
+
+
+def wait_exit(p, timeout=15):
+    """The log of a process expected to reset (exit) by itself; killed after timeout."""
+    try:
+        return p.communicate(timeout=timeout)[0], True
+    except subprocess.TimeoutExpired:
+        return stop(p), False
+
+
+# The recovery record (src/shim_recovery.h), as native_hooks.c saves it at a reset.
+RESET_NONE, RESET_PLANNED, RESET_FATAL, RESET_WATCHDOG = 0, 1, 2, 3
+
+
+def retained(path):
+    with open(path, "rb") as f:
+        raw = f.read()
+    (magic, version, size, pair, boots, faults, reason, last_fault, safe, pc, code,
+     crc) = struct.unpack("<IHHIIBBBBIII", raw)
+    return {"valid": magic == 0x52554644 and version == 1 and size == 32 and
+            crc == zlib.crc32(raw[:28]), "pair": pair, "boots": boots, "faults": faults,
+            "reason": reason, "last_fault": last_fault, "safe": safe, "code": code}
+
+
 def get_info(d):
     """GET_INFO, protocol 2 (include/dfumgr/wire.h): a 64-byte head, 48 bytes per image."""
-    b = d.control(0xC1, 0x40, 0, 0, 160)
-    if len(b) != 160:
+    b = d.control(0xC1, 0x40, 0, 0, INFO_LEN)
+    if len(b) != INFO_LEN:
         return {"proto": None, "n": 0, "err": None, "commit": None, "serial": "", "product": "",
                 "hw_rev": None, "img": []}
     info = {"proto": b[0], "n": b[1], "err": b[2], "commit": b[3],
@@ -119,9 +152,9 @@ def get_info(d):
         p = b[64 + 48 * i:112 + 48 * i]
         maj, mnr, rev, build = struct.unpack("<BBHI", p[4:12])
         size, unit, written, _, max_image = struct.unpack("<IIIII", p[12:32])
-        info["img"].append({"state": p[0], "valid": p[1] & 1, "version": (maj, mnr, rev, build),
-                            "size": size, "unit": unit, "written": written,
-                            "max_image": max_image})
+        info["img"].append({"state": p[0], "valid": p[1] & 1, "confirmed": bool(p[1] & 2),
+                            "version": (maj, mnr, rev, build), "size": size, "unit": unit,
+                            "written": written, "max_image": max_image})
     return info
 
 
@@ -170,6 +203,18 @@ flash_new(flash, old)
 p, d = start(RUNTIME_EXE, flash)
 dev = d.control(0x80, 6, 0x0100, 0, 18)
 check(dev[8:12] == bytes([0x15, 0x19, 0x00, 0x53]), "runtime: device descriptor 1915:5300")
+check(dev[2:4] == b"\x01\x02", "bcdUSB 2.01: Windows asks for the BOS")
+bos = d.control(0x80, 6, 0x0F00, 0, 255)
+check(len(bos) == 33 and bos[:5] == bytes([5, 15, 33, 0, 1]) and bos[5:8] == bytes([28, 16, 5])
+      and bos[9:25] == bytes.fromhex("df60ddd88945c74c9cd2659d9e648a9f"),
+      "GET_DESCRIPTOR(BOS) through Zephyr's stack: whole, MS OS 2.0 platform capability")
+vendor_code, set_len = bos[31], bos[29] | bos[30] << 8
+msos = d.control(0xC0, vendor_code, 0, 7, 255)
+check(len(msos) == set_len == 162 and msos[8] | msos[9] << 8 == 162 and
+      msos[10:24] == bytes([20, 0, 3, 0]) + b"WINUSB\0\0\0\0" and
+      "DeviceInterfaceGUIDs" in msos[24:].decode("utf-16-le", "replace"),
+      "MS OS 2.0 descriptor set (vendor request 0x%02x): WINUSB, DeviceInterfaceGUIDs" %
+      vendor_code)
 cfg = d.control(0x80, 6, 0x0200, 0, 255)
 check(len(cfg) == 27 and cfg[9 + 5:9 + 8] == bytes([0xFE, 1, 1]) and cfg[18:20] == b"\x09\x21"
       and cfg[20] == 0x0F and struct.unpack("<H", cfg[23:25])[0] == 4096,
@@ -192,9 +237,9 @@ check(digest(d, 0x100, len(old[0])) == hashlib.sha256(old[0]).digest(),
       "image 0 primary: SHA-256 read back via flash_area + TinyCrypt")
 check(digest(d, 0x101, len(old[1])) == hashlib.sha256(old[1]).digest(),
       "image 1 primary: SHA-256 read back")
-check(d.control(0xC1, 0x7F, 0, 0, 84) == b"" and get_info(d)["err"] == 1,
+check(d.control(0xC1, 0x7F, 0, 0, INFO_LEN) == b"" and get_info(d)["err"] == 1,
       "unknown vendor request refused (BAD_REQUEST)")
-check(d.control(0xC1, 0x40, 0, 1, 84) == b"", "vendor request to another interface refused")
+check(d.control(0xC1, 0x40, 0, 1, INFO_LEN) == b"", "vendor request to another interface refused")
 d.control(0x21, 1, 0, 0, b"x" * 16)
 check(getstatus(d)[2] == 0, "DNLOAD refused in runtime mode (still appIDLE)")
 check(image_ok(flash, 0) == 1 and image_ok(flash, 1) == 1,
@@ -214,8 +259,86 @@ except subprocess.TimeoutExpired:
     log = stop(p)
 check(image_ok(flash, 0) == 0xFF and image_ok(flash, 1) == 0xFF,
       "image 1 1.2.3 below image 0's dependency 1.4.0: neither image confirmed")
-check("do not meet each other's dependencies" in log and "reset in" in log and "Exiting" in log,
-      "the unconfirmed pair resets itself (sys_reboot) so MCUboot reverts")
+check("do not meet each other's dependencies" in log and "reset in" in log and
+      "reason planned" in log and "Exiting" in log,
+      "the unconfirmed pair resets itself (a planned reset) so MCUboot reverts")
+
+# ---- recovery: a fault in image-1 code of an unconfirmed pair; USB is up before it ----
+rec = os.path.join(WORK, "retained.bin")
+if os.path.exists(rec):
+    os.remove(rec)
+flash_new(flash, old)
+# the self-test (image-1 code) waits 10 s (1 s real), then faults
+p, d = start(RUNTIME_EXE, flash, "-dfumgr-retained=" + rec, "-dfumgr-fault-xip",
+             "-dfumgr-xip-delay-ms=10000")
+info = get_info(d)
+check(info["proto"] == 2 and not any(i["confirmed"] for i in info["img"]),
+      "USB answers GET_INFO before any image-1 code ran (pair not yet self-tested)")
+log, exited = wait_exit(p)
+check(exited and "ZEPHYR FATAL ERROR" in log and "MCUboot reverts it" in log and
+      "reason fatal error" in log and "Exiting" in log,
+      "k_oops() in image-1 code: the fatal error handler resets the board")
+r = retained(rec)
+check(r["valid"] and r["reason"] == RESET_FATAL and r["faults"] == 0,
+      "the record kept across the reset: reason fatal error, to be counted at the next boot")
+check(image_ok(flash, 0) == 0xFF and image_ok(flash, 1) == 0xFF,
+      "the faulting pair was not confirmed (MCUboot reverts it at this reset)")
+# MCUboot's revert brings back the old, confirmed pair: another pair, a clean count
+older = pack("1.1.0+0", (600, 1400), os.path.join(WORK, "b110"))
+flash_new(flash, older, confirmed=True)
+p, d = start(RUNTIME_EXE, flash, "-dfumgr-retained=" + rec)
+time.sleep(1)
+log = stop(p)
+check("last reset: fatal error" in log and "fault 1" not in log and "safe mode" not in log and
+      retained(rec)["faults"] == 0, "after the revert: the old pair boots with no fault counted")
+
+# ---- recovery: a confirmed pair that keeps faulting ends in safe mode ----
+os.remove(rec)
+flash_new(flash, old, confirmed=True)
+faults = []
+for run in range(3):
+    p = spawn(RUNTIME_EXE, flash, "-dfumgr-retained=" + rec, "-dfumgr-fault-xip")
+    log, exited = wait_exit(p)
+    faults.append((exited, retained(rec)["faults"], "fault %d of 3" % run in log or run == 0))
+check(faults == [(True, 0, True), (True, 1, True), (True, 2, True)],
+      "confirmed pair: each boot faults in image-1 code and resets, counted 0, 1, 2: %s" % faults)
+p, d = start(RUNTIME_EXE, flash, "-dfumgr-retained=" + rec, "-dfumgr-fault-xip")
+info = get_info(d)
+check(info["proto"] == 2 and all(i["confirmed"] for i in info["img"]),
+      "4th boot: safe mode, USB answers (no fault: no image-1 code called)")
+check(digest(d, 0x101, len(old[1])) == hashlib.sha256(old[1]).digest(),
+      "safe mode: read-back digests work (internal-flash code only)")
+time.sleep(1)
+log = stop(p)
+check("fault 3 of 3" in log and "safe mode:" in log and "FATAL" not in log,
+      "safe mode after 3 faults of the pair, no image-1 code, no reset")
+r = retained(rec)
+check(r["valid"] and r["safe"] == 1 and r["faults"] == 3 and r["last_fault"] == RESET_FATAL,
+      "record: 3 faults, safe mode")
+# the board stays reachable for DFU: a download into image 1's secondary slot in safe mode
+p, d = start(DFU_EXE, flash, "-dfumgr-retained=" + rec, "-dfumgr-fault-xip")
+d.control(0x01, 11, 1, 0, b"")
+st = download(d, older[1])
+check(st[2] == 2 and digest(d, 1, len(older[1])) == hashlib.sha256(older[1]).digest(),
+      "safe mode, DFU mode: image 1 downloaded and read back")
+log = stop(p)
+check("safe mode:" in log and "FATAL" not in log, "DFU mode in safe mode: no fault")
+
+# ---- watchdog: image-1 code that hangs at boot ----
+os.remove(rec)
+flash_new(flash, old, confirmed=True)
+p = spawn(RUNTIME_EXE, flash, "-dfumgr-retained=" + rec, "-dfumgr-hang-xip")
+t0 = time.time()
+log, exited = wait_exit(p)
+check(exited and "Health check failed: the boot did not finish" in log and
+      "reason watchdog" in log,
+      "hang in image-1 code: no feeding after the boot deadline, the counter watchdog resets "
+      "(%.1f s: the 20 s boot deadline at -rt-ratio=10)" % (time.time() - t0))
+check(retained(rec)["reason"] == RESET_WATCHDOG, "record: reason watchdog")
+p, d = start(RUNTIME_EXE, flash, "-dfumgr-retained=" + rec)
+time.sleep(0.5)
+log = stop(p)
+check("fault 1 of 3 of this pair (watchdog" in log, "the next boot counts the watchdog reset")
 
 # ---- DFU mode: alt-settings, downloads, read-back, SET_INTERFACE refusal, REBOOT ----
 new = pack("1.3.0+7", (1000, 2100), os.path.join(WORK, "b130"))
@@ -269,8 +392,44 @@ try:
     out = p.communicate(timeout=5)[0]
 except subprocess.TimeoutExpired:
     out = stop(p)
-check(p.returncode is not None and "Rebooting" in out and "Exiting" in out,
-      "REBOOT answered, then sys_reboot")
+check(p.returncode is not None and "Rebooting" in out and "reason planned" in out and
+      "Exiting" in out, "REBOOT answered, then a planned reset")
+
+# ---- watchdog: a long download keeps the health check satisfied ----
+flash_new(flash, old, confirmed=True)
+big = pack("1.3.1+0", (1000, 12 * 1024), os.path.join(WORK, "b131"))
+p, d = start(DFU_EXE, flash)
+d.control(0x01, 11, 1, 0, b"")
+t0 = time.time()
+st = download(d, big[1])
+sim_s = (time.time() - t0) * 10  # -rt-ratio=10
+check(st[2] == 2 and digest(d, 1, len(big[1])) == hashlib.sha256(big[1]).digest(),
+      "12 KiB image 1 downloaded in 64-byte blocks (%d requests)" % (2 * len(big[1]) // 64))
+check(p.poll() is None and sim_s > 5 * 2,
+      "the download took %.0f s of board time (%.1f watchdog timeouts) and the board is alive" %
+      (sim_s, sim_s / 2))
+log = stop(p)
+check("Health check failed" not in log and "reason watchdog" not in log,
+      "no health failure, no watchdog reset during the download")
+
+# ---- watchdog: a QSPI write that never returns ----
+rec2 = os.path.join(WORK, "retained-stall.bin")
+if os.path.exists(rec2):
+    os.remove(rec2)
+flash_new(flash, old, confirmed=True)
+p, d = start(DFU_EXE, flash, "-dfumgr-retained=" + rec2, "-dfumgr-stall-flash")
+d.control(0x01, 11, 1, 0, b"")
+try:
+    # the first block's erase hangs; Zephyr's USB/IP driver handles an OUT data stage when the
+    # next request arrives, so GETSTATUS is what meets the hang
+    d.control(0x21, 1, 0, 0, new[1][:64])
+    getstatus(d)
+except (Gone, OSError):
+    pass
+log, exited = wait_exit(p)
+check(exited and "held the DFU core too long" in log and "reason watchdog" in log and
+      retained(rec2)["reason"] == RESET_WATCHDOG,
+      "a hung QSPI erase: the health check stops feeding, the watchdog resets the board")
 
 print("native_usbip: %d passed, %d failed" % (PASS, FAIL))
 sys.exit(1 if FAIL else 0)
