@@ -2,7 +2,10 @@
 # SPDX-License-Identifier: MIT
 # Builds the nRF5340 DK shim (firmware/zephyr) with Zephyr 3.4, no west, then packs the ELF into
 # a dfu-mgr bundle and checks the split: both images fit their slots, image 1 loads in the QSPI
-# XIP window at the slot's code address, image 0's vector table sits right after its header.
+# XIP window at the slot's code address, image 0's vector table sits right after its header,
+# enough code executes from QSPI and only through the XIP gate, DFU and recovery code stays in
+# internal flash. Writes the flashable hex files (build-zephyr/flash/, checked by address range),
+# the size report (build-zephyr/size-report.txt), and fails when any output file is over 16 MiB.
 #
 # usage: firmware/zephyr/build.sh [ZEPHYR_TARBALL_OR_BASE] [BUILD_DIR]
 #   ZEPHYR_TARBALL_OR_BASE  zephyr-3.4.0-sparse.tar.xz: extracted once into BUILD_DIR (cached by
@@ -40,8 +43,11 @@ SLOT0_SIZE=0xe0000
 SLOT1_SIZE=0x370000
 # MCUboot's trailer for this layout (mcuboot/mcuboot.conf): BOOT_MAX_IMG_SECTORS
 MAX_SECTORS=1024
-IMG0_CODE=0xc200     # internal: slot 0xc000 + 0x200 header
-IMG1_CODE=0x10120200 # QSPI XIP window 0x10000000 + slot 0x120000 + 0x200 header
+IMG0_SLOT=0xc000     # internal: image 0's primary slot
+IMG1_SLOT=0x10120000 # QSPI XIP window 0x10000000 + image 1's primary slot 0x120000
+IMG0_CODE=0xc200     # + the 0x200-byte MCUboot header
+IMG1_CODE=0x10120200
+MAX_OUTPUT=$((16 * 1024 * 1024)) # no output file may be larger (gap-filled hex/bin were 758 MB)
 
 T_START=$(date +%s.%N)
 die() {
@@ -157,7 +163,9 @@ zbuild() {
 	T_BUILD=$(elapsed "$t")
 }
 
-zbuild app "$BOARD"
+FLASH_DIR="$BUILD_DIR/flash"
+# `west flash -d $BUILD_DIR/app` flashes the merged hex (MCUboot + both signed images)
+zbuild app "$BOARD" -DDFUMGR_FLASH_HEX="$FLASH_DIR/merged.hex"
 APP_BUILD="$BUILD_DIR/app"
 echo "configure ${T_CFG} build ${T_BUILD} s ($JOBS jobs; logs in $BUILD_DIR)"
 
@@ -268,6 +276,37 @@ if [ "${DFUMGR_BUILD_MCUBOOT:-0}" = 1 ]; then
 	[ -f "$BUILD_DIR/mcuboot-memory-usage.txt" ] && grep -E "^ *(FLASH|RAM):" "$BUILD_DIR/mcuboot-memory-usage.txt" | sed 's/^/  /'
 fi
 
+# ---- flashable hex files from the signed images, checked by address range ----
+MCUBOOT_HEX=""
+MCUBOOT_ELF=""
+if [ "${DFUMGR_BUILD_MCUBOOT:-0}" = 1 ]; then
+	MCUBOOT_HEX="$BUILD_DIR/mcuboot/zephyr/zephyr.hex"
+	MCUBOOT_ELF="$BUILD_DIR/mcuboot/zephyr/zephyr.elf"
+fi
+rm -rf "$FLASH_DIR"
+quiet "$BUILD_DIR/flash-hex.log" "$PYTHON" "$APP_DIR/scripts/flash_hex.py" \
+	--internal "$BUNDLE/internal.bin" --qspi "$BUNDLE/qspi.bin" --img0-addr "$IMG0_SLOT" \
+	--img1-addr "$IMG1_SLOT" ${MCUBOOT_HEX:+--mcuboot "$MCUBOOT_HEX"} --out-dir "$FLASH_DIR"
+if ! "$PYTHON" "$APP_DIR/tests/check_flash_hex.py" "$FLASH_DIR" "$BUNDLE/internal.bin" \
+	"$BUNDLE/qspi.bin" ${MCUBOOT_HEX:+"$MCUBOOT_HEX"} >"$BUILD_DIR/flash-hex-check.log" 2>&1; then
+	grep -v "^ok" "$BUILD_DIR/flash-hex-check.log" >&2
+	fail "flash hex files (log: $BUILD_DIR/flash-hex-check.log)"
+fi
+echo "flash     $FLASH_DIR: $(cd "$FLASH_DIR" && echo *.hex) ($(grep -c '^ok' "$BUILD_DIR/flash-hex-check.log") address-range checks)"
+
+# ---- where the code landed (nm/objdump), and the size report ----
+if ! "$PYTHON" "$APP_DIR/scripts/check_split.py" --elf "$ELF" \
+	${MCUBOOT_ELF:+--mcuboot-elf "$MCUBOOT_ELF"} \
+	--nm "${GNUARMEMB_TOOLCHAIN_PATH:-/usr}/bin/arm-none-eabi-nm" \
+	--objdump "${GNUARMEMB_TOOLCHAIN_PATH:-/usr}/bin/arm-none-eabi-objdump" \
+	--app-usage "$BUILD_DIR/memory-usage.txt" \
+	${MCUBOOT_ELF:+--mcuboot-usage "$BUILD_DIR/mcuboot-memory-usage.txt"} \
+	--bundle "$BUNDLE" --flash-dir "$FLASH_DIR" --report "$BUILD_DIR/size-report.txt"; then
+	fail "code placement (see above)"
+fi
+echo "sizes     $BUILD_DIR/size-report.txt"
+sed 's/^/  /' "$BUILD_DIR/size-report.txt" | tail -n +3
+
 # ---- optional: the glue end to end on native_posix_64 over Zephyr's USB/IP device driver ----
 if [ "${DFUMGR_NATIVE_TEST:-0}" = 1 ]; then
 	command -v gcc >/dev/null || die "DFUMGR_NATIVE_TEST needs the host gcc"
@@ -284,5 +323,16 @@ if [ "${DFUMGR_NATIVE_TEST:-0}" = 1 ]; then
 	fi
 	echo "native    $(tail -n 1 "$BUILD_DIR/native-test.log") ($(elapsed "$t") s, two native_posix_64 builds)"
 fi
+
+# ---- no output over 16 MiB (the extracted Zephyr tree and the toolchain cache are inputs) ----
+big=$(find "$BUILD_DIR" -path "$BUILD_DIR/workspace" -prune -o -path "$BUILD_DIR/cache" -prune -o \
+	-type f -size +$((MAX_OUTPUT / 1024))k -print)
+if [ -n "$big" ]; then
+	ls -l $big >&2
+	fail "output files over 16 MiB (gap-filled images?)"
+fi
+largest=$(find "$BUILD_DIR" -path "$BUILD_DIR/workspace" -prune -o -path "$BUILD_DIR/cache" -prune \
+	-o -type f -printf '%s %P\n' | sort -n | tail -n 1)
+echo "outputs   none over 16 MiB (largest: ${largest#* }, ${largest%% *} bytes)"
 
 echo "build.sh: OK ($(elapsed "$T_START") s)"
