@@ -14,13 +14,17 @@
  * two 4 KiB erases and a program), the main loop keeps checking in between requests, and
  * nothing in it depends on the download's total time.
  *
- * When the watchdog fires, its callback notes the reason in the retained record (the nRF WDT
- * resets two 32 kHz cycles after its interrupt; a watchdog reset with interrupts locked is
- * still seen in RESETREAS). On nRF the WDT keeps running through the reset: MCUboot feeds it
- * while it copies (CONFIG_BOOT_WATCHDOG_FEED, on by default for nRF), and the new application
- * takes it over with the same timeout.
+ * Why the board reset is known at the next boot from the chip's reset reason (RESETREAS.DOG on
+ * the nRF5340, through hwinfo). The nRF WDT resets two 32 kHz cycles (61 us) after its
+ * interrupt: too short to rewrite the CRC-protected record safely, and a record torn by the
+ * reset would lose the fault count. So the expiry callback writes the record only where the
+ * chip reports no watchdog reset (native_posix, whose counter-based watchdog calls the callback
+ * and then the reset). On nRF the WDT keeps running through the reset: MCUboot feeds it while
+ * it copies (CONFIG_BOOT_WATCHDOG_FEED, on by default for nRF), and the new application takes
+ * it over with the same timeout.
  */
 #include <zephyr/device.h>
+#include <zephyr/drivers/hwinfo.h>
 #include <zephyr/drivers/watchdog.h>
 #include <zephyr/init.h>
 #include <zephyr/kernel.h>
@@ -48,6 +52,7 @@ static uint32_t boot_deadline_ms;
 static uint32_t run_start_ms;
 static bool cleared;
 static bool reported;
+static bool chip_reports_watchdog;
 
 static void health_work_fn(struct k_work *work);
 static K_WORK_DELAYABLE_DEFINE(health_work, health_work_fn);
@@ -121,7 +126,8 @@ static void wdt_expired(const struct device *dev, int channel_id)
 {
 	ARG_UNUSED(dev);
 	ARG_UNUSED(channel_id);
-	shim_reset_note(SHIM_RESET_WATCHDOG);
+	if (!chip_reports_watchdog)
+		shim_reset_note(SHIM_RESET_WATCHDOG);
 }
 
 static int health_start(void)
@@ -131,8 +137,11 @@ static int health_start(void)
 	    .callback = wdt_expired,
 	    .flags = WDT_FLAG_RESET_SOC,
 	};
+	uint32_t causes = 0;
 	int rc;
 
+	chip_reports_watchdog = hwinfo_get_supported_reset_cause(&causes) == 0 &&
+				(causes & RESET_WATCHDOG) != 0;
 	if (!device_is_ready(wdt)) {
 		LOG_ERR("Watchdog %s not ready: no watchdog", wdt->name);
 		return 0;

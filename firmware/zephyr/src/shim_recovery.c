@@ -67,9 +67,9 @@ void shim_recovery_boot(struct shim_retained *r, uint32_t pair_id, enum shim_hw_
 		d.fresh = true;
 	}
 	/*
-	 * The firmware's own note wins: it also covers the nRF watchdog, whose callback writes it
-	 * in the 61 us before the reset. The chip's reason fills in when no code ran (a watchdog
-	 * reset with interrupts locked, a lockup).
+	 * The firmware's own note wins (the fatal error handler, planned resets, and the watchdog
+	 * callback where the chip has no reset reason); the chip's reason fills in when no code
+	 * could note anything (the nRF watchdog, a lockup).
 	 */
 	d.reason = r->reason;
 	if (d.reason == SHIM_RESET_NONE && hw == SHIM_HW_WATCHDOG)

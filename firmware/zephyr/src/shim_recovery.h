@@ -5,7 +5,8 @@
  * boot from it.
  *
  * - Every fatal error and watchdog expiry resets the board. The record says why (written just
- *   before the reset, or found in the chip's reset reason when no code ran: watchdog, lockup).
+ *   before the reset, or taken from the chip's reset reason when no code could write it:
+ *   watchdog, lockup).
  * - The next boot counts that as a fault of the running pair (identified by both images'
  *   SHA-256). An unconfirmed pair is reverted by MCUboot at that reset, so the pair that boots
  *   next is another one and starts from zero; a pair that keeps faulting (a confirmed one)
