@@ -140,8 +140,8 @@ static int health_start(void)
 	uint32_t causes = 0;
 	int rc;
 
-	chip_reports_watchdog = hwinfo_get_supported_reset_cause(&causes) == 0 &&
-				(causes & RESET_WATCHDOG) != 0;
+	chip_reports_watchdog =
+	    hwinfo_get_supported_reset_cause(&causes) == 0 && (causes & RESET_WATCHDOG) != 0;
 	if (!device_is_ready(wdt)) {
 		LOG_ERR("Watchdog %s not ready: no watchdog", wdt->name);
 		return 0;
