@@ -260,8 +260,11 @@ void emu_board_enter_dfu(struct emu_board *b)
  */
 static void build_descriptors(struct emu_board *b)
 {
-	b->desc_len = shim_desc_build(b->desc, sizeof(b->desc), b->mode == EMU_MODE_DFU,
-				      &shim_usb_id_dev, b->serial, &b->desc_layout);
+	struct shim_usb_id id = shim_usb_id_dev;
+
+	id.no_upload = b->no_upload;
+	b->desc_len = shim_desc_build(b->desc, sizeof(b->desc), b->mode == EMU_MODE_DFU, &id,
+				      b->serial, &b->desc_layout);
 }
 
 int emu_board_config_desc(const struct emu_board *b, uint8_t *d);

@@ -128,13 +128,13 @@ static void put_interface(struct out *o, uint8_t alt, bool dfu_mode)
  * re-enumerates by itself after DFU_DETACH, so the host needs no bus reset (which USB/IP and
  * some hubs do not deliver anyway).
  */
-static void put_functional(struct out *o)
+static void put_functional(struct out *o, bool can_upload)
 {
 	const uint8_t d[DFU_FUNC_DESC_LEN] = {
 	    DFU_FUNC_DESC_LEN,
 	    DFU_FUNC_DESC_TYPE,
-	    DFU_ATTR_CAN_DNLOAD | DFU_ATTR_CAN_UPLOAD | DFU_ATTR_MANIFESTATION_TOLERANT |
-		DFU_ATTR_WILL_DETACH,
+	    DFU_ATTR_CAN_DNLOAD | (can_upload ? DFU_ATTR_CAN_UPLOAD : 0) |
+		DFU_ATTR_MANIFESTATION_TOLERANT | DFU_ATTR_WILL_DETACH,
 	    DFUMGR_DETACH_TIMEOUT_MS & 0xff,
 	    DFUMGR_DETACH_TIMEOUT_MS >> 8,
 	    DFUMGR_TRANSFER_SIZE & 0xff,
@@ -297,7 +297,7 @@ int shim_desc_build(uint8_t *buf, size_t cap, bool dfu_mode, const struct shim_u
 	l.intf_off = o.len;
 	for (unsigned alt = 0; alt < n_alts; alt++)
 		put_interface(&o, (uint8_t)alt, dfu_mode);
-	put_functional(&o);
+	put_functional(&o, !id->no_upload);
 	l.config_len = o.len - l.config_off;
 	if (cfg) {
 		cfg[0] = 9;

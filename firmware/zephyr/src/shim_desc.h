@@ -70,6 +70,11 @@ struct shim_usb_id {
 	 * SHIM_GUID_LEN characters with braces; NULL: no property (WinUSB still binds).
 	 */
 	const char *winusb_guid;
+	/*
+	 * bitCanUpload clear: firmware built with CONFIG_DFUMGR_SHIM_UPLOAD=n, which refuses
+	 * DFU_UPLOAD (the read-back digests stay).
+	 */
+	bool no_upload;
 };
 
 /* 1915:5300 and the strings above: the development default, never a product's identity. */

@@ -63,6 +63,7 @@ static const struct shim_usb_id usb_id = {
     .manufacturer = CONFIG_DFUMGR_USB_MANUFACTURER,
     .product = CONFIG_DFUMGR_USB_PRODUCT,
     .winusb_guid = sizeof(CONFIG_DFUMGR_USB_WINUSB_GUID) > 1 ? CONFIG_DFUMGR_USB_WINUSB_GUID : NULL,
+    .no_upload = !IS_ENABLED(CONFIG_DFUMGR_SHIM_UPLOAD),
 };
 static bool dfu_mode;
 /* the stack keeps a pointer to it between usb_set_config() and the next rebuild */

@@ -288,7 +288,7 @@ static void test_bos_msos20(void **state)
 {
 	uint8_t blob[SHIM_DESC_MAX];
 	struct shim_desc_layout l;
-	struct shim_usb_id id = {0x1209, 0x0001, "ACME", "Widget", NULL};
+	struct shim_usb_id id = {0x1209, 0x0001, "ACME", "Widget", NULL, false};
 
 	(void)state;
 	assert_true(shim_desc_build(blob, sizeof(blob), false, ID_DEV, SERIAL, &l) > 0);
@@ -591,9 +591,35 @@ static void test_trailer_unconfirmed(void **state)
 	assert_false(shim_trailer_unconfirmed(other, 0xff));
 }
 
+/* CONFIG_DFUMGR_SHIM_UPLOAD=n: the functional descriptor says so (bitCanUpload clear). */
+static void test_no_upload_descriptor(void **state)
+{
+	uint8_t blob[SHIM_DESC_MAX];
+	struct shim_usb_id id = shim_usb_id_dev;
+	const uint8_t *f;
+	size_t len;
+
+	(void)state;
+	for (int dfu = 0; dfu < 2; dfu++) {
+		assert_true(shim_desc_build(blob, sizeof(blob), dfu, &id, SERIAL, NULL) > 0);
+		f = find_desc(blob, sizeof(blob), DFU_FUNC_DESC_TYPE, 0, &len);
+		assert_non_null(f);
+		assert_int_equal(f[2] & DFU_ATTR_CAN_UPLOAD, DFU_ATTR_CAN_UPLOAD);
+	}
+	id.no_upload = true;
+	for (int dfu = 0; dfu < 2; dfu++) {
+		assert_true(shim_desc_build(blob, sizeof(blob), dfu, &id, SERIAL, NULL) > 0);
+		f = find_desc(blob, sizeof(blob), DFU_FUNC_DESC_TYPE, 0, &len);
+		assert_non_null(f);
+		assert_int_equal(f[2], DFU_ATTR_CAN_DNLOAD | DFU_ATTR_MANIFESTATION_TOLERANT |
+					   DFU_ATTR_WILL_DETACH);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_no_upload_descriptor),
 	    cmocka_unit_test(test_descriptors_match_emulator),
 	    cmocka_unit_test(test_descriptor_limits),
 	    cmocka_unit_test(test_bos_msos20),
