@@ -186,6 +186,11 @@ int emu_board_open(struct emu_board *b, unsigned index, const char *serial, cons
 			    real_timing ? &emu_timing_mx25r64 : &emu_timing_none);
 	if (rc < 0)
 		goto fail;
+	/* one supply for both devices; time accounted with the datasheets' figures either way */
+	b->internal.power = b->qspi.power = &b->power;
+	emu_power_restore(&b->power);
+	b->internal.datasheet = emu_timing_nrf5340;
+	b->qspi.datasheet = emu_timing_mx25r64;
 	for (int i = 0; i < DFU_SHA_CONTEXTS; i++) {
 		b->sha[i] = dfumgr_sha256_new();
 		if (!b->sha[i]) {
@@ -230,12 +235,23 @@ void emu_board_boot(struct emu_board *b, uint64_t now_us)
 
 	(void)now_us;
 	b->boots++;
-	emu_mcuboot_run(b);
-	b->mode = EMU_MODE_RUNTIME;
+	/* the supply is back after a cut; the knob was one-shot */
+	if (emu_power_lost(&b->power))
+		emu_power_restore(&b->power);
+	b->mode = EMU_MODE_OFF;
+	b->app = EMU_APP_NONE;
 	b->configuration = 0;
 	b->alt = 0;
 	memset(b->dl_bytes, 0, sizeof(b->dl_bytes));
+	emu_mcuboot_boot(b, &b->mcuboot);
+	snprintf(b->last_boot, sizeof(b->last_boot), "%s", b->mcuboot.log);
+	if (b->mcuboot.outcome != EMU_MCUBOOT_BOOT)
+		return;
 	dfu_dev_init(&b->dev, &board_ops, b, false, &cfg);
+	emu_app_start(b);
+	if (emu_power_lost(&b->power))
+		return;
+	b->mode = EMU_MODE_RUNTIME;
 	build_descriptors(b);
 }
 
@@ -442,14 +458,22 @@ int emu_board_control(struct emu_board *b, const uint8_t raw[8], uint8_t *data, 
 		if (rc == DFU_DEV_STALL)
 			rc = -1;
 	}
+	if (emu_power_lost(&b->power)) {
+		/* the supply failed during a flash write: no answer, the board is off */
+		b->action = EMU_ACT_POWER_CUT;
+		rc = -1;
+	}
 	b->request_ns += cpu_ns() - t0;
 	return rc;
 }
 
 void emu_board_poll(struct emu_board *b, uint64_t now_us)
 {
-	if (b->mode != EMU_MODE_OFF)
+	if (b->mode != EMU_MODE_OFF) {
 		dfu_dev_poll(&b->dev, now_us, 256 * 1024);
+		if (emu_power_lost(&b->power))
+			b->action = EMU_ACT_POWER_CUT;
+	}
 }
 
 /* ---- state ---- */

@@ -12,6 +12,7 @@
 
 #include "dfu_dev.h"
 #include "flash.h"
+#include "mcuboot.h"
 #include "shim_desc.h"
 
 struct cJSON;
@@ -57,6 +58,8 @@ struct emu_board {
 	char serial[DFUMGR_SERIAL_MAX + 1];
 	char dir[512]; /* where its flash files live */
 	struct emu_flash internal, qspi;
+	struct emu_power power; /* both devices' supply: the "cut after write N" knob */
+	struct emu_mcuboot_result mcuboot; /* what MCUboot did at the last power-on */
 	struct dfu_dev dev;
 	struct dfumgr_sha256 *sha[DFU_SHA_CONTEXTS];
 	/* the firmware build: identity and product configuration (Kconfig on the real board) */
@@ -93,7 +96,11 @@ int emu_board_open(struct emu_board *b, unsigned index, const char *serial, cons
 		   bool real_timing, const struct dfumgr_key *mcuboot_key);
 void emu_board_close(struct emu_board *b);
 
-/* Power-on: runs the MCUboot model, then the application (runtime mode). */
+/*
+ * Power-on: runs the MCUboot model, then the application (runtime mode). The board stays
+ * EMU_MODE_OFF when the power fails again meanwhile (emu_power_lost(&b->power): boot it again
+ * later) or when MCUboot finds nothing to boot (it halts: the board never enumerates).
+ */
 void emu_board_boot(struct emu_board *b, uint64_t now_us);
 /* Switches to DFU mode (what the application does after DFU_DETACH). */
 void emu_board_enter_dfu(struct emu_board *b);
@@ -116,8 +123,17 @@ struct cJSON *emu_board_state_new(struct emu_board *b);
 /* The same, printed unformatted into buf; returns its length, or -1 if it does not fit in cap. */
 int emu_board_state_json(struct emu_board *b, char *buf, size_t cap);
 
-/* MCUboot model (mcuboot.c): what the bootloader does at power-on. */
-void emu_mcuboot_run(struct emu_board *b);
+/*
+ * The application's start after MCUboot jumped to it (app.c): XIP self-test, then the confirm of
+ * a test-swapped pair. Sets b->app.
+ */
+void emu_app_start(struct emu_board *b);
+
+/* How long MCUboot kept the board busy at its last power-on (datasheet flash times), in us. */
+static inline uint64_t emu_board_swap_us(const struct emu_board *b)
+{
+	return b->mcuboot.busy_us;
+}
 
 /* The address of each DFU area in the board's flash devices. */
 struct emu_flash *emu_board_area(struct emu_board *b, enum dfu_area area, uint32_t *ret_base);

@@ -15,7 +15,21 @@ struct loop_handle {
 
 static void boot(struct loop *l, struct loop_board *lb)
 {
+	if (l->pre_boot)
+		l->pre_boot(l, (unsigned)(lb - l->boards), l->pre_boot_user);
 	emu_board_boot(&lb->b, l->now_us);
+	if (lb->b.mode == EMU_MODE_OFF) {
+		/*
+		 * The supply failed again while MCUboot or the application ran: it comes back
+		 * later. Or MCUboot halted: the board never shows up until someone resets it.
+		 */
+		lb->present = false;
+		if (emu_power_lost(&lb->b.power)) {
+			lb->plug_at_us = l->now_us + (uint64_t)l->replug_ms * 1000;
+			lb->boot_first = true;
+		}
+		return;
+	}
 	if (lb->b.app == EMU_APP_CRASHED && lb->crash_boots < 3) {
 		/* the watchdog resets a faulting application: MCUboot runs again */
 		lb->crash_boots++;
@@ -191,7 +205,7 @@ static int op_control(void *t, struct dfumgr_ctx *ctx, uint8_t type, uint8_t req
 	if (!(type & 0x80) && length)
 		memcpy(buf, data, length);
 	rc = emu_board_control(&lb->b, setup, buf, l->now_us);
-	early_gone = lb->b.action == EMU_ACT_DISCONNECT ||
+	early_gone = lb->b.action == EMU_ACT_DISCONNECT || emu_power_lost(&lb->b.power) ||
 		     (lb->b.action == EMU_ACT_POWER_CUT && lb->b.mode == EMU_MODE_DFU &&
 		      req == DFU_DNLOAD && type == 0x21);
 	if (type == 0xa1 && req == DFU_GETSTATUS && rc == 6) {

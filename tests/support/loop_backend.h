@@ -34,6 +34,9 @@ struct loop {
 	uint64_t last_status_us;
 	unsigned polls_early, polls_late, polls_checked;
 	uint64_t slept_us;
+	/* optional: called just before a board powers on (tests snapshot the flash there) */
+	void (*pre_boot)(struct loop *l, unsigned board, void *user);
+	void *pre_boot_user;
 };
 
 /* n boards with flash files under a new temporary directory; real_timing: datasheet costs. */

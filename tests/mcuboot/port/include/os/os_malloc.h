@@ -1,0 +1,5 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef OS_MALLOC_H
+#define OS_MALLOC_H
+#include <stdlib.h>
+#endif
