@@ -547,6 +547,13 @@ cJSON *emu_board_state_new(struct emu_board *b)
 	    !cJSON_AddStringToObject(o, "dfu_status", dfu_status_name(b->dev.status)) ||
 	    !add_u64(o, "requests", b->requests) || !add_u64(o, "request_cpu_ns", b->request_ns) ||
 	    !cJSON_AddStringToObject(o, "last_boot", b->last_boot) ||
+	    /* MCUboot at the last power-on: what it did, and for how long (datasheet times) */
+	    !cJSON_AddStringToObject(o, "mcuboot", emu_mcuboot_outcome_name(b->mcuboot.outcome)) ||
+	    !add_u64(o, "swap_us", b->mcuboot.busy_us) ||
+	    !add_u64(o, "mcuboot_writes", b->mcuboot.writes) ||
+	    /* the cut-after-write knob: writes counted since it was armed, power lost */
+	    !add_u64(o, "flash_writes", b->power.writes) ||
+	    !cJSON_AddBoolToObject(o, "power_lost", emu_power_lost(&b->power)) ||
 	    !(images = cJSON_AddArrayToObject(o, "images")))
 		goto fail;
 	for (int i = 0; i < DFUMGR_N_IMAGES; i++) {

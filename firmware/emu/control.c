@@ -24,7 +24,7 @@
 
 #define FAULT_USAGE                                                                                \
 	"usage: fault BOARD disconnect|power-cut|program-error|corrupt-read|bad-erase|"            \
-	"wrong-digest ALT N | stall N | clear"
+	"wrong-digest ALT N | stall N | cut-after-write N | clear"
 
 /* ---- the server ---- */
 
@@ -164,6 +164,18 @@ static cJSON *cmd_fault(struct emu *e, unsigned i, int argc, char **argv)
 		b->internal.fail_program_at = b->qspi.fail_program_at = UINT32_MAX;
 		b->internal.corrupt_read_at = b->qspi.corrupt_read_at = UINT32_MAX;
 		b->internal.stuck_at = b->qspi.stuck_at = UINT32_MAX;
+		if (!emu_power_lost(&b->power))
+			emu_power_restore(&b->power);
+		return reply_ok();
+	}
+	if (!strcmp(what, "cut-after-write")) {
+		/* every erase and program of either flash counts, MCUboot's and the confirm's too
+		 */
+		if (argc != 4 || !parse_number(argv[3], UINT32_MAX, &n))
+			return reply_error(
+			    "fault cut-after-write: N '%s' is not a number of writes",
+			    argc > 3 ? argv[3] : "");
+		emu_power_arm(&b->power, n);
 		return reply_ok();
 	}
 	if (!strcmp(what, "stall")) {

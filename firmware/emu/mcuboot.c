@@ -598,7 +598,7 @@ static int image_hash(struct mb *m, const struct mb_hdr *h, const struct mb_slot
 		      uint8_t out[32])
 {
 	uint32_t size = (uint32_t)h->hdr_size + h->img_size;
-	struct dfumgr_sha256 *sha = m->b->sha;
+	struct dfumgr_sha256 *sha = m->b->sha[0];
 	uint8_t buf[MB_TMPBUF];
 
 	size += h->prot_tlv_size;

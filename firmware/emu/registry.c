@@ -159,6 +159,16 @@ void emu_registry_boot(struct emu *e, unsigned i)
 
 	emu_board_boot(b, emu_now_us());
 	emu_log(e, "%s: boot %u: %s", b->serial, b->boots, b->last_boot);
+	if (b->mode == EMU_MODE_OFF) {
+		/*
+		 * The supply failed again (the cut-after-write knob) while MCUboot or the
+		 * application ran: it comes back later. Or MCUboot halted: the board never
+		 * enumerates until it is reset (the `reset` command).
+		 */
+		if (emu_power_lost(&b->power))
+			emu_registry_schedule(e, i, true, e->replug_ms);
+		return;
+	}
 	if (b->app == EMU_APP_CRASHED && l->crash_boots < 3) {
 		/* a faulting application is reset by its watchdog: MCUboot runs again */
 		l->crash_boots++;
@@ -193,6 +203,7 @@ int emu_registry_timers(struct emu *e, int timeout_ms)
 		if (e->boards[i]->dev.digest.status == DFUMGR_DIGEST_BUSY ||
 		    e->boards[i]->dev.commit_state == DFUMGR_COMMIT_CHECKING) {
 			emu_board_poll(e->boards[i], t);
+			emu_registry_act(e, i); /* a cut during a commit's trailer writes */
 			timeout_ms = 0;
 		}
 	}

@@ -439,6 +439,45 @@ static int open_board(bool dfu_mode, struct dfumgr_dev **ret)
 	return rc < 0 ? rc : dfumgr_dev_open_info(T.ctx, T.be, &info, ret);
 }
 
+/*
+ * What the board refuses (a pair the pair rule forbids, a padded image from a stock tool) could
+ * still be in flash from another tool or older firmware: MCUboot's side of such a state is
+ * compared too. These write it the way such a tool would, through the live board's flash so
+ * that the writes are part of the recorded sequence.
+ */
+static void direct_download(unsigned image, const uint8_t *img, size_t n)
+{
+	struct emu_board *b = &T.loop->boards[0].b;
+	uint32_t base, cost = 0;
+	struct emu_flash *f = emu_board_area(b, dfu_area_secondary(image), &base);
+
+	for (uint32_t off = 0; off < n; off += DFUMGR_TRANSFER_SIZE) {
+		uint32_t len =
+		    n - off < DFUMGR_TRANSFER_SIZE ? (uint32_t)(n - off) : DFUMGR_TRANSFER_SIZE;
+
+		emu_flash_erase(f, base + off, DFUMGR_TRANSFER_SIZE, &cost);
+		emu_flash_program(f, base + off, img + off, len, &cost);
+	}
+}
+
+/* bootutil_public.c boot_set_pending_multi(): magic, image_ok if permanent, swap_info */
+static void direct_mark(unsigned image, bool permanent)
+{
+	static const uint8_t magic[16] = {0x77, 0xc2, 0x95, 0xf3, 0x60, 0xd2, 0xef, 0x7f,
+					  0x35, 0x52, 0x50, 0x0f, 0x2c, 0xb6, 0x79, 0x80};
+	struct emu_board *b = &T.loop->boards[0].b;
+	uint32_t base, cost = 0;
+	uint32_t size = image == 0 ? DFUMGR_IMG0_SLOT_SIZE : DFUMGR_IMG1_SLOT_SIZE;
+	struct emu_flash *f = emu_board_area(b, dfu_area_secondary(image), &base);
+	uint8_t row[4] = {DFUMGR_BOOT_FLAG_SET, 0xff, 0xff, 0xff};
+
+	emu_flash_program(f, base + size - DFUMGR_TRAILER_MAGIC_OFF, magic, 16, &cost);
+	if (permanent)
+		emu_flash_program(f, base + size - DFUMGR_TRAILER_IMAGE_OK_OFF, row, 4, &cost);
+	row[0] = permanent ? DFUMGR_SWAP_TYPE_PERM : DFUMGR_SWAP_TYPE_TEST;
+	emu_flash_program(f, base + size - DFUMGR_TRAILER_SWAP_INFO_OFF, row, 4, &cost);
+}
+
 /* The host's side of an update, as the library's requests make it; the board then boots. */
 static void host_update(const struct scenario *sc)
 {
@@ -460,15 +499,24 @@ static void host_update(const struct scenario *sc)
 	if (open_board(true, &dev) < 0)
 		die(dfumgr_ctx_errmsg(T.ctx));
 	T.bound[PH_DL0] = T.n_trace;
-	if (!sc->padded_image1_only && dfumgr_dfu_download(dev, 0, img[0], n[0], NULL) < 0)
-		printf("  (download of image 0 failed: %s)\n", dfumgr_ctx_errmsg(T.ctx));
+	if (!sc->padded_image1_only && dfumgr_dfu_download(dev, 0, img[0], n[0], NULL) < 0) {
+		printf("  (download of image 0 refused, written directly: %s)\n",
+		       dfumgr_ctx_errmsg(T.ctx));
+		direct_download(0, img[0], n[0]);
+	}
 	T.bound[PH_DL1] = T.n_trace;
-	if (dfumgr_dfu_download(dev, 1, img[1], n[1], NULL) < 0)
-		printf("  (download of image 1 failed: %s)\n", dfumgr_ctx_errmsg(T.ctx));
+	if (dfumgr_dfu_download(dev, 1, img[1], n[1], NULL) < 0) {
+		printf("  (download of image 1 refused, written directly: %s)\n",
+		       dfumgr_ctx_errmsg(T.ctx));
+		direct_download(1, img[1], n[1]);
+	}
 	T.bound[PH_COMMIT] = T.n_trace;
 	if (!sc->padded_image1_only &&
-	    dfumgr_shim_commit(dev, len, (const uint8_t(*)[32])sha, sc->permanent, NULL) < 0)
-		printf("  (commit refused: %s)\n", dfumgr_ctx_errmsg(T.ctx));
+	    dfumgr_shim_commit(dev, len, (const uint8_t(*)[32])sha, sc->permanent, NULL) < 0) {
+		printf("  (commit refused, both marked directly: %s)\n", dfumgr_ctx_errmsg(T.ctx));
+		direct_mark(0, sc->permanent);
+		direct_mark(1, sc->permanent);
+	}
 	if (dfumgr_shim_reboot(dev) < 0)
 		die(dfumgr_ctx_errmsg(T.ctx));
 	dfumgr_dev_close(dev);
