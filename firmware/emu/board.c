@@ -551,6 +551,7 @@ cJSON *emu_board_state_new(struct emu_board *b)
 	    !cJSON_AddStringToObject(o, "mcuboot", emu_mcuboot_outcome_name(b->mcuboot.outcome)) ||
 	    !add_u64(o, "swap_us", b->mcuboot.busy_us) ||
 	    !add_u64(o, "mcuboot_writes", b->mcuboot.writes) ||
+	    !add_u64(o, "mcuboot_writes_before", b->mcuboot.writes_before) ||
 	    /* the cut-after-write knob: writes counted since it was armed, power lost */
 	    !add_u64(o, "flash_writes", b->power.writes) ||
 	    !cJSON_AddBoolToObject(o, "power_lost", emu_power_lost(&b->power)) ||

@@ -1114,6 +1114,7 @@ void emu_mcuboot_boot(struct emu_board *b, struct emu_mcuboot_result *ret)
 		ret->outcome = (enum emu_mcuboot_outcome)why;
 	if (ret->outcome == EMU_MCUBOOT_POWER_LOST)
 		say(&m, "power lost");
+	ret->writes_before = m.writes0;
 	ret->writes = power_writes(b) - m.writes0;
 	ret->busy_us = b->internal.busy_us + b->qspi.busy_us - busy0;
 }

@@ -40,6 +40,7 @@ struct emu_mcuboot_result {
 	uint8_t swap_type[DFUMGR_N_IMAGES];
 	bool resumed[DFUMGR_N_IMAGES]; /* an interrupted swap was completed */
 	uint64_t writes;               /* erase and program calls it made */
+	uint64_t writes_before;        /* the board's write counter (emu_power) when it started */
 	/* their datasheet time: how long it kept the board from running the application */
 	uint64_t busy_us;
 	char log[256]; /* what it did, for people ("swapped image 0 (test); ...") */

@@ -539,6 +539,37 @@ static enum phase phase_of(size_t n)
 	return PH_DL0;
 }
 
+/*
+ * The confirm in the other order (image 1 first, as the firmware did before protocol 2), cut
+ * between its two writes: image_ok in image 1's primary alone, on top of the swapped state.
+ */
+static void set_image1_ok(void)
+{
+	const uint8_t ok[4] = {DFUMGR_BOOT_FLAG_SET, 0xff, 0xff, 0xff};
+
+	for (int side = 0; side < 2; side++) {
+		uint32_t base;
+		struct emu_flash *f = emu_board_area(&T.side[side], DFU_AREA_IMG1_PRIMARY, &base);
+
+		emu_flash_write_raw(f, base + DFUMGR_IMG1_SLOT_SIZE - DFUMGR_TRAILER_IMAGE_OK_OFF,
+				    ok, sizeof(ok));
+	}
+}
+
+static void image1_confirmed_alone(size_t n)
+{
+	long k;
+
+	set_image1_ok();
+	k = compare_boot(" + image 1 confirmed alone", n, PH_CONFIRM, 0);
+	for (long c = 1; c <= k; c++) {
+		sync_sides();
+		set_image1_ok();
+		if (compare_boot(" + image 1 confirmed alone", n, PH_SWAP, (uint64_t)c) >= 0)
+			compare_boot(" + image 1 confirmed alone, then boot again", n, PH_SWAP, 0);
+	}
+}
+
 /* Every state of one scenario. */
 static void run_scenario(const struct scenario *sc)
 {
@@ -564,6 +595,10 @@ static void run_scenario(const struct scenario *sc)
 		if (n > 0)
 			apply(&T.side[2], &T.trace[n - 1]);
 		sync_sides();
+		if (n == T.bound[PH_CONFIRM] && n < T.bound[PH_COUNT]) {
+			image1_confirmed_alone(n);
+			sync_sides();
+		}
 		k = compare_boot("", n, ph, 0);
 		/*
 		 * A boot that writes: cut it after each of its writes, then boot again. Inside

@@ -26,6 +26,10 @@ struct pc {
 	struct emu_board *b;
 	bool booting;
 	size_t boot_at;
+	/* one board for every case: its flash goes back to the factory state in between */
+	struct loop *loop;
+	struct dfumgr_backend *be;
+	uint8_t *factory[2];
 };
 
 const char *powercut_phase_name(enum powercut_phase p)
@@ -148,30 +152,75 @@ static enum powercut_outcome settled(struct pc *p, struct loop *l, char *desc, s
 	return old == 2 ? POWERCUT_OLD : POWERCUT_NEW;
 }
 
-/* One update on a fresh board, its power cut after write `cut` (0: never). */
+static struct emu_flash *dev_of(struct emu_board *b, int d)
+{
+	return d ? &b->qspi : &b->internal;
+}
+
+/* The board as it left the factory, powered on: what changed since is copied back. */
+static void factory_reset(struct pc *p)
+{
+	struct loop_board *lb = &p->loop->boards[0];
+
+	for (int d = 0; d < 2; d++) {
+		struct emu_flash *f = dev_of(&lb->b, d);
+
+		for (uint32_t k = 0; k < f->size / f->erase_unit; k++)
+			if (emu_flash_dirty(f, k))
+				emu_flash_write_raw(f, k * f->erase_unit,
+						    p->factory[d] + k * f->erase_unit,
+						    f->erase_unit);
+		emu_flash_dirty_clear(f);
+	}
+	emu_power_restore(&lb->b.power);
+	lb->b.mode = EMU_MODE_OFF;
+	lb->present = false;
+	lb->gen++;
+	lb->crash_boots = 0;
+	lb->plug_at_us = p->loop->now_us + 1;
+	lb->boot_first = true;
+	loop_advance(p->loop, 1000000);
+}
+
+static int open_board(struct pc *p)
+{
+	struct emu_board *b;
+
+	p->loop = loop_new(1, false);
+	p->be = p->loop ? loop_backend(p->loop) : NULL;
+	if (!p->be)
+		return -1;
+	b = &p->loop->boards[0].b;
+	for (int d = 0; d < 2; d++) {
+		struct emu_flash *f = dev_of(b, d);
+
+		p->factory[d] = malloc(f->size);
+		if (!p->factory[d])
+			return -1;
+		memcpy(p->factory[d], f->mem, f->size);
+		emu_flash_dirty_clear(f);
+	}
+	return 0;
+}
+
+/* One update from the factory state, the power cut after write `cut` (0: never). */
 static int one_case(struct pc *p, unsigned cut, bool reference)
 {
-	struct loop *l = loop_new(1, false);
-	struct dfumgr_backend *be = l ? loop_backend(l) : NULL;
+	struct loop *l = p->loop;
+	struct dfumgr_backend *be = p->be;
 	struct dfumgr_update_opts uo = {0};
 	struct dfumgr_update_report rep;
-	struct emu_board *b;
+	struct emu_board *b = &l->boards[0].b;
 	enum powercut_outcome out;
 	char desc[300];
 	int rc, rerun = 0;
 
-	if (!be) {
-		loop_free(l);
-		return -1;
-	}
-	b = &l->boards[0].b;
+	factory_reset(p);
 	p->b = b;
-	if (reference) {
-		b->power.trace = on_write;
-		b->power.trace_user = p;
-		l->pre_boot = on_pre_boot;
-		l->pre_boot_user = p;
-	}
+	b->power.trace = reference ? on_write : NULL;
+	b->power.trace_user = p;
+	l->pre_boot = reference ? on_pre_boot : NULL;
+	l->pre_boot_user = p;
 	emu_power_arm(&b->power, cut ? cut : UINT64_MAX);
 	rc = dfumgr_update(p->ctx, be, p->bundle, &uo, &rep);
 	if (reference) {
@@ -179,10 +228,10 @@ static int one_case(struct pc *p, unsigned cut, bool reference)
 		for (size_t i = p->boot_at + b->mcuboot.writes; p->booting && i < p->n; i++)
 			p->phase[i] = POWERCUT_CONFIRM;
 		p->r->swap_us = b->mcuboot.busy_us;
+		b->power.trace = NULL;
+		l->pre_boot = NULL;
 		if (rc == 0 && !p->booting)
 			rc = -1;
-		dfumgr_backend_free(be);
-		loop_free(l);
 		return rc;
 	}
 	out = settled(p, l, desc, sizeof(desc));
@@ -213,8 +262,6 @@ static int one_case(struct pc *p, unsigned cut, bool reference)
 			       powercut_phase_name(ph), powercut_outcome_name(out),
 			       rc ? "failed" : "ok", rerun ? "FAILED" : "ok", desc);
 	}
-	dfumgr_backend_free(be);
-	loop_free(l);
 	return 0;
 }
 
@@ -237,6 +284,10 @@ int powercut_run(const struct powercut_opts *o, struct powercut_result *r)
 	snprintf(path, sizeof(path), "%s/key-A-pub.pem", o->data_dir);
 	if (dfumgr_keyring_load(p.ctx, path, &p.ring) < 0 || make_bundle(&p) < 0)
 		goto out;
+	if (open_board(&p) < 0) {
+		fprintf(stderr, "powercut: cannot set up the emulated board\n");
+		goto out;
+	}
 	/* the uncut update, to count and classify its writes */
 	if (one_case(&p, 0, true) != 0) {
 		fprintf(stderr, "powercut: the update without a cut failed: %s\n",
@@ -264,6 +315,10 @@ out:
 	if (rc)
 		fprintf(stderr, "powercut: %s\n",
 			p.ctx ? dfumgr_ctx_errmsg(p.ctx) : "out of memory");
+	dfumgr_backend_free(p.be);
+	loop_free(p.loop);
+	free(p.factory[0]);
+	free(p.factory[1]);
 	dfumgr_bundle_free(p.bundle);
 	dfumgr_keyring_free(p.ring);
 	dfumgr_key_free(p.key);
