@@ -115,6 +115,7 @@ struct mb {
 	bool have_keyhash;
 };
 
+static void say(struct mb *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(struct mb *m, const char *fmt, ...)
 {
 	char *log = m->res->log;
