@@ -5,6 +5,7 @@
  * re-enumeration, the reboot after a power cut or a crash.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -158,7 +159,8 @@ void emu_registry_boot(struct emu *e, unsigned i)
 	struct link *l = &e->links[i];
 
 	emu_board_boot(b, emu_now_us());
-	emu_log(e, "%s: boot %u: %s", b->serial, b->boots, b->last_boot);
+	emu_log(e, "%s: boot %u: %s (MCUboot: %" PRIu64 " flash writes, %.1f s at datasheet times)",
+		b->serial, b->boots, b->last_boot, b->mcuboot.writes, b->mcuboot.busy_us / 1e6);
 	if (b->mode == EMU_MODE_OFF) {
 		/*
 		 * The supply failed again (the cut-after-write knob) while MCUboot or the

@@ -124,9 +124,9 @@ struct rec {
 	uint8_t *after; /* a program's bytes as they are in flash afterwards */
 };
 
-enum phase { PH_DL0, PH_DL1, PH_COMMIT, PH_SWAP, PH_CONFIRM, PH_COUNT };
-static const char *const phase_names[PH_COUNT] = {"download image 0", "download image 1", "commit",
-						  "MCUboot", "confirm"};
+enum phase { PH_DL0, PH_DL1, PH_COMMIT, PH_SWAP, PH_CONFIRM, PH_COUNT, PH_DAMAGE = PH_COUNT };
+static const char *const phase_names[PH_COUNT + 1] = {
+    "download image 0", "download image 1", "commit", "MCUboot", "confirm", "damaged"};
 
 struct t {
 	bool quick, verbose;
@@ -145,7 +145,8 @@ struct t {
 	size_t bound[PH_COUNT + 1]; /* first write of each phase */
 	bool booted;
 	/* counts */
-	unsigned long states, agreed, disagreed, per_phase[PH_COUNT];
+	unsigned long states, agreed, disagreed, per_phase[PH_COUNT + 1];
+	unsigned timeout_ms; /* before bootutil counts as hung */
 	unsigned long sc_states, sc_agreed;
 };
 
@@ -286,7 +287,7 @@ static long compare_boot(const char *what, size_t n, enum phase ph, uint64_t cut
 	emu_power_arm(&T.side[0].power, cut ? cut : UINT64_MAX);
 	emu_power_arm(&T.side[1].power, cut ? cut : UINT64_MAX);
 	emu_mcuboot_boot(&T.side[0], &mr);
-	bootutil_port_boot(&ur, 10000);
+	bootutil_port_boot(&ur, T.timeout_ms);
 	emu_power_restore(&T.side[0].power);
 	emu_power_restore(&T.side[1].power);
 
@@ -570,6 +571,158 @@ static void image1_confirmed_alone(size_t n)
 	}
 }
 
+/* ---- damaged states ---- */
+
+static uint32_t rnd(void)
+{
+	static uint32_t x = 0x9e3779b9u; /* fixed: every run compares the same states */
+
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	return x;
+}
+
+/* One damage: bytes of one slot, set to a value on both sides. */
+struct damage {
+	enum dfu_area area;
+	uint32_t off, len;
+	uint8_t buf[4096];
+	char what[64];
+};
+
+/*
+ * Trailers and headers as no tool writes them but a stock tool, a bad cell or older firmware
+ * could leave them: a random field of a random slot set to a random value. The two must still
+ * agree, hangs included.
+ */
+static void make_damage(struct damage *d)
+{
+	static const char *const slots[4] = {"image 0 primary", "image 0 secondary",
+					     "image 1 primary", "image 1 secondary"};
+	static const uint8_t magic[16] = {0x77, 0xc2, 0x95, 0xf3, 0x60, 0xd2, 0xef, 0x7f,
+					  0x35, 0x52, 0x50, 0x0f, 0x2c, 0xb6, 0x79, 0x80};
+
+	uint32_t size, status, v = rnd(), base;
+	const char *field;
+
+	d->area = (enum dfu_area)(rnd() % 4);
+	size = d->area <= DFU_AREA_IMG0_SECONDARY ? DFUMGR_IMG0_SLOT_SIZE : DFUMGR_IMG1_SLOT_SIZE;
+	status =
+	    size - dfumgr_wire_trailer_size(DFUMGR_MCUBOOT_MAX_SECTORS, DFUMGR_MCUBOOT_WRITE_SIZE,
+					    DFUMGR_MCUBOOT_MAX_ALIGN);
+	d->len = 1;
+	memset(d->buf, 0xff, sizeof(d->buf));
+	switch (rnd() % 9) {
+	case 0:
+		field = v % 3 == 0 ? "good magic" : v % 3 == 1 ? "damaged magic" : "erased magic";
+		d->off = size - DFUMGR_TRAILER_MAGIC_OFF;
+		d->len = 16;
+		if (v % 3 != 2)
+			memcpy(d->buf, magic, 16);
+		if (v % 3 == 1)
+			d->buf[(v >> 8) % 16] ^= (uint8_t)(1u << (v >> 16) % 8);
+		break;
+	case 1:
+		field = "swap_info";
+		d->off = size - DFUMGR_TRAILER_SWAP_INFO_OFF;
+		d->buf[0] = (uint8_t)(v % 2 ? v >> 8 : (v >> 8) % 6);
+		break;
+	case 2:
+	case 3:
+		field = v % 2 ? "image_ok" : "copy_done";
+		d->off =
+		    size - (v % 2 ? DFUMGR_TRAILER_IMAGE_OK_OFF : DFUMGR_TRAILER_COPY_DONE_OFF);
+		d->buf[0] = (uint8_t)((v >> 8) % 3 == 0   ? 0x01
+				      : (v >> 8) % 3 == 1 ? 0xff
+							  : v >> 16);
+		break;
+	case 4: {
+		/*
+		 * Sizes the slot can hold, or erased (bootutil loops forever on that). A larger
+		 * one makes bootutil index its sector table out of bounds: undefined behaviour,
+		 * which no model can agree with.
+		 */
+		const uint32_t sizes[] = {
+		    0,          1, 4096, 4097, 0x10000, size / 2, dfumgr_wire_image_max(size, 4096),
+		    0xffffffffu};
+		uint32_t sz = sizes[(v >> 8) % (sizeof(sizes) / sizeof(sizes[0]))];
+
+		field = "swap_size";
+		d->off = size - DFUMGR_TRAILER_SWAP_SIZE_OFF;
+		d->len = 4;
+		memcpy(d->buf, &sz, 4);
+		break;
+	}
+	case 5:
+		/* the first k move entries, or swap entries, as a swap would have left them */
+		field = v & 1 ? "swap status entries" : "move status entries";
+		d->off =
+		    status + (v & 1 ? DFUMGR_MCUBOOT_MAX_SECTORS * DFUMGR_MCUBOOT_WRITE_SIZE : 0);
+		d->len = (1 + (v >> 8) % 40) * DFUMGR_MCUBOOT_WRITE_SIZE;
+		for (uint32_t i = 0; i < d->len; i += DFUMGR_MCUBOOT_WRITE_SIZE)
+			d->buf[i] = (uint8_t)(v & 1 ? 1 + i / DFUMGR_MCUBOOT_WRITE_SIZE % 2 : 1);
+		break;
+	case 6:
+		field = "last sector erased";
+		d->off = size - 4096;
+		d->len = 4096;
+		break;
+	case 7:
+		field = "a header bit flipped";
+		d->off = (v >> 8) % 32;
+		d->buf[0] = emu_board_area(&T.side[0], d->area, &base)->mem[base + d->off] ^
+			    (uint8_t)(1u << (v >> 16) % 8);
+		break;
+	default:
+		field = "first sector erased";
+		d->off = 0;
+		d->len = 4096;
+		break;
+	}
+	snprintf(d->what, sizeof(d->what), "%s: %s", slots[d->area], field);
+}
+
+static void apply_damage(const struct damage *d)
+{
+	for (int side = 0; side < 2; side++) {
+		uint32_t base;
+		struct emu_flash *f = emu_board_area(&T.side[side], d->area, &base);
+
+		emu_flash_write_raw(f, base + d->off, d->buf, d->len);
+	}
+}
+
+/* count damaged states on top of state n; some of their boots are cut once too */
+static void damaged_states(size_t n, unsigned count)
+{
+	static struct damage d[2];
+
+	for (unsigned i = 0; i < count; i++) {
+		unsigned nd = rnd() % 3 == 0 ? 2 : 1;
+		char what[160];
+		long k;
+
+		sync_sides();
+		for (unsigned j = 0; j < nd; j++) {
+			make_damage(&d[j]);
+			apply_damage(&d[j]);
+		}
+		snprintf(what, sizeof(what), " + %s%s%s", d[0].what, nd > 1 ? " + " : "",
+			 nd > 1 ? d[1].what : "");
+		k = compare_boot(what, n, PH_DAMAGE, 0);
+		if (k > 0 && rnd() % 4 == 0) {
+			uint64_t c = 1 + rnd() % (uint64_t)k;
+
+			sync_sides();
+			for (unsigned j = 0; j < nd; j++)
+				apply_damage(&d[j]);
+			if (compare_boot(what, n, PH_DAMAGE, c) >= 0)
+				compare_boot(" then boot again", n, PH_DAMAGE, 0);
+		}
+	}
+}
+
 /* Every state of one scenario. */
 static void run_scenario(const struct scenario *sc)
 {
@@ -597,6 +750,13 @@ static void run_scenario(const struct scenario *sc)
 		sync_sides();
 		if (n == T.bound[PH_CONFIRM] && n < T.bound[PH_COUNT]) {
 			image1_confirmed_alone(n);
+			sync_sides();
+		}
+		/* damaged states on top of: the commit done, the middle of the swap, the swap done
+		 */
+		if (n == T.bound[PH_SWAP] || n == T.bound[PH_CONFIRM] ||
+		    n == (T.bound[PH_SWAP] + T.bound[PH_CONFIRM]) / 2) {
+			damaged_states(n, T.quick ? 20 : 60);
 			sync_sides();
 		}
 		k = compare_boot("", n, ph, 0);
@@ -675,6 +835,7 @@ int main(int argc, char **argv)
 		die("DFUMGR_TEST_DATA is not set");
 	T.ctx = dfumgr_ctx_new();
 	T.sign = bootutil_port_signed();
+	T.timeout_ms = 1000;
 	snprintf(path, sizeof(path), "%s/key-A.pem", data);
 	if (dfumgr_key_load(T.ctx, path, &T.key) < 0)
 		die(dfumgr_ctx_errmsg(T.ctx));
@@ -692,9 +853,9 @@ int main(int argc, char **argv)
 	}
 	printf("bootutil vs model: %lu states compared in %u scenarios, %lu agree, %lu disagree",
 	       T.states, n_sc, T.agreed, T.disagreed);
-	printf(" (download %lu, commit %lu, MCUboot %lu, confirm %lu)\n",
+	printf(" (download %lu, commit %lu, MCUboot %lu, confirm %lu, damaged %lu)\n",
 	       T.per_phase[PH_DL0] + T.per_phase[PH_DL1], T.per_phase[PH_COMMIT],
-	       T.per_phase[PH_SWAP], T.per_phase[PH_CONFIRM]);
+	       T.per_phase[PH_SWAP], T.per_phase[PH_CONFIRM], T.per_phase[PH_DAMAGE]);
 	for (int i = 0; i < 3; i++)
 		emu_board_close(&T.side[i]);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", T.dir);
