@@ -58,7 +58,7 @@ struct emu_board {
 	char serial[DFUMGR_SERIAL_MAX + 1];
 	char dir[512]; /* where its flash files live */
 	struct emu_flash internal, qspi;
-	struct emu_power power; /* both devices' supply: the "cut after write N" knob */
+	struct emu_power power;            /* both devices' supply: the "cut after write N" knob */
 	struct emu_mcuboot_result mcuboot; /* what MCUboot did at the last power-on */
 	struct dfu_dev dev;
 	struct dfumgr_sha256 *sha[DFU_SHA_CONTEXTS];

@@ -26,7 +26,7 @@ struct bootutil_run {
  */
 int bootutil_port_init(struct emu_flash *internal, struct emu_flash *qspi, const uint8_t *key_der,
 		       size_t key_len);
-/* One power-on: context_boot_go(), stopped at a power cut, declared hung after timeout_ms. */
+/* One power-on: context_boot_go(), stopped at a power cut, hung after timeout_ms of CPU time. */
 void bootutil_port_boot(struct bootutil_run *ret, unsigned timeout_ms);
 /* The configuration built in, for people. */
 const char *bootutil_port_config(void);

@@ -146,7 +146,8 @@ struct t {
 	bool booted;
 	/* counts */
 	unsigned long states, agreed, disagreed, per_phase[PH_COUNT + 1];
-	unsigned timeout_ms; /* before bootutil counts as hung */
+	unsigned timeout_ms;            /* before bootutil counts as hung */
+	struct emu_mcuboot_result last; /* the model's, of the last comparison */
 	unsigned long sc_states, sc_agreed;
 };
 
@@ -287,6 +288,7 @@ static long compare_boot(const char *what, size_t n, enum phase ph, uint64_t cut
 	emu_power_arm(&T.side[0].power, cut ? cut : UINT64_MAX);
 	emu_power_arm(&T.side[1].power, cut ? cut : UINT64_MAX);
 	emu_mcuboot_boot(&T.side[0], &mr);
+	T.last = mr;
 	bootutil_port_boot(&ur, T.timeout_ms);
 	emu_power_restore(&T.side[0].power);
 	emu_power_restore(&T.side[1].power);
@@ -693,10 +695,41 @@ static void apply_damage(const struct damage *d)
 	}
 }
 
+/*
+ * Once: image 1's swap_size erased in the middle of its swap. bootutil's find_last_idx() then
+ * never ends; the model must say "hang" too (and the port's hang detection must work).
+ */
+static void hang_state(size_t n)
+{
+	struct damage d = {.area = DFU_AREA_IMG1_PRIMARY,
+			   .off = DFUMGR_IMG1_SLOT_SIZE - DFUMGR_TRAILER_SWAP_SIZE_OFF,
+			   .len = 4,
+			   .what = "image 1 primary: swap_size erased mid-swap"};
+	long k;
+
+	memset(d.buf, 0xff, sizeof(d.buf));
+	sync_sides();
+	apply_damage(&d);
+	k = compare_boot(" + image 1 primary: swap_size erased mid-swap", n, PH_DAMAGE, 0);
+	if (k >= 0 && T.last.outcome != EMU_MCUBOOT_HANG) {
+		T.disagreed++;
+		printf("  DISAGREE: the hang case did not hang: %s\n", T.last.log);
+	} else if (k >= 0) {
+		printf("  a hang: both hang (%s)\n", T.last.log);
+	}
+}
+
 /* count damaged states on top of state n; some of their boots are cut once too */
 static void damaged_states(size_t n, unsigned count)
 {
 	static struct damage d[2];
+	static bool hang_checked;
+
+	if (!hang_checked && n == (T.bound[PH_SWAP] + T.bound[PH_CONFIRM]) / 2 &&
+	    n > T.bound[PH_SWAP] + 100) {
+		hang_checked = true;
+		hang_state(n);
+	}
 
 	for (unsigned i = 0; i < count; i++) {
 		unsigned nd = rnd() % 3 == 0 ? 2 : 1;
@@ -835,7 +868,7 @@ int main(int argc, char **argv)
 		die("DFUMGR_TEST_DATA is not set");
 	T.ctx = dfumgr_ctx_new();
 	T.sign = bootutil_port_signed();
-	T.timeout_ms = 1000;
+	T.timeout_ms = 5000;
 	snprintf(path, sizeof(path), "%s/key-A.pem", data);
 	if (dfumgr_key_load(T.ctx, path, &T.key) < 0)
 		die(dfumgr_ctx_errmsg(T.ctx));

@@ -3,7 +3,8 @@
  * The host port of bootutil: flash_area_* over the emulator's flash model (the flash files of a
  * board, laid out as dfumgr/wire.h's partition map), the signature key, logging, and the two
  * ways a boot ends early: a power cut (the flash model's write counter; the port leaves
- * bootutil with longjmp after that write, as MCUboot's simulator does) and a hang (a timer).
+ * bootutil with longjmp after that write, as MCUboot's simulator does) and a hang (a timer on
+ * the process's own CPU time, so that a loaded machine does not look like a hang).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -285,21 +286,21 @@ void bootutil_port_boot(struct bootutil_run *ret, unsigned timeout_ms)
 	memset(ret, 0, sizeof(*ret));
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_alarm;
-	sigaction(SIGALRM, &sa, NULL);
+	sigaction(SIGVTALRM, &sa, NULL);
 	memset(&state, 0, sizeof(state));
 	memset(&rsp, 0, sizeof(rsp));
 	boot_status_fails = 0;
 	why = sigsetjmp(port.stop, 1);
 	if (why == 0) {
 		port.armed = 1;
-		setitimer(ITIMER_REAL, &t, NULL);
+		setitimer(ITIMER_VIRTUAL, &t, NULL);
 		ret->outcome =
 		    context_boot_go(&state, &rsp) == FIH_SUCCESS ? OUT_BOOT : OUT_NO_IMAGE;
 	} else {
 		ret->outcome = why;
 	}
 	port.armed = 0;
-	setitimer(ITIMER_REAL, &off, NULL);
+	setitimer(ITIMER_VIRTUAL, &off, NULL);
 	ret->swap_type[0] = state.swap_type[0];
 	ret->swap_type[1] = state.swap_type[1];
 	ret->writes = (in->power ? in->power->writes : 0) - writes0;
