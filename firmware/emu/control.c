@@ -169,8 +169,7 @@ static cJSON *cmd_fault(struct emu *e, unsigned i, int argc, char **argv)
 		return reply_ok();
 	}
 	if (!strcmp(what, "cut-after-write")) {
-		/* every erase and program of either flash counts, MCUboot's and the confirm's too
-		 */
+		/* every erase and program of either flash counts, MCUboot's too */
 		if (argc != 4 || !parse_number(argv[3], UINT32_MAX, &n))
 			return reply_error(
 			    "fault cut-after-write: N '%s' is not a number of writes",

@@ -18,7 +18,7 @@ void emu_power_arm(struct emu_power *p, uint64_t n)
 {
 	p->writes = 0;
 	p->cut_after = n;
-	p->cut = n == 0;
+	p->cut = false;
 }
 
 void emu_power_restore(struct emu_power *p)
@@ -118,6 +118,10 @@ static bool power_take(struct emu_flash *f)
 		return true;
 	if (f->power->cut)
 		return false;
+	if (f->power->writes >= f->power->cut_after) {
+		f->power->cut = true; /* armed with 0: this write is the one that never happens */
+		return false;
+	}
 	f->power->writes++;
 	return true;
 }

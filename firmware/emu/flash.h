@@ -47,7 +47,10 @@ struct emu_power {
 	void *trace_user;
 };
 
-/* Restarts the write counter; power is lost after n more writes (UINT64_MAX: never, 0: now). */
+/*
+ * Restarts the write counter; power is lost right after n more writes (UINT64_MAX: never; 0: at
+ * the next write, which does not happen).
+ */
 void emu_power_arm(struct emu_power *p, uint64_t n);
 /* Power back on, counter disarmed (the trace hook stays). */
 void emu_power_restore(struct emu_power *p);
