@@ -183,6 +183,7 @@ void dfu_dev_init(struct dfu_dev *dev, const struct dfu_dev_ops *ops, void *user
 		dev->hw_revision = cfg->hw_revision;
 		dev->no_upload = cfg->no_upload;
 		dev->version_cmp_build = cfg->version_cmp_build;
+		dev->mcuboot_1768 = cfg->mcuboot_1768;
 	}
 	dev->dfu_mode = dfu_mode;
 	dev->state = dfu_mode ? DFU_STATE_IDLE : DFU_STATE_APP_IDLE;
@@ -868,6 +869,30 @@ static uint8_t pair_rule(struct dfu_dev *dev, const struct set_image sec[2],
 	return DFUMGR_DEV_OK;
 }
 
+/* Sectors swap-move moves for image i: those of the larger of its old and new image. */
+static uint32_t swap_sectors(const struct dfu_dev *dev, unsigned i, const struct set_image *sec,
+			     const struct set_image *pri)
+{
+	uint32_t unit = dev->area[dfu_area_primary(i)].erase_unit;
+	uint32_t size = sec->info.extent;
+
+	if (pri->valid && pri->info.extent > size)
+		size = pri->info.extent;
+	return (size + unit - 1) / unit;
+}
+
+/*
+ * MCUboot 1.10 (Zephyr 3.4's) reads a swapped image's primary header with the swap status of
+ * the last image it handled: when image 1's swap is the shorter, image 0's header comes from
+ * the wrong slot, the validation fails and MCUboot halts, after the swap and again after the
+ * revert (mcu-tools/mcuboot#1768, fixed in MCUboot 2.1). docs/pair-rule.md.
+ */
+static bool swap_sizes_ok(const struct dfu_dev *dev, const struct set_image sec[2],
+			  const struct set_image pri[2])
+{
+	return swap_sectors(dev, 1, &sec[1], &pri[1]) >= swap_sectors(dev, 0, &sec[0], &pri[0]);
+}
+
 /*
  * COMMIT's checks that need no hashing. Each slot must hold a whole MCUboot image that fits the
  * slot, written in this DFU session (a slot that merely holds bytes from before a reset never
@@ -906,6 +931,8 @@ static uint8_t commit_begin(struct dfu_dev *dev, const uint8_t *data)
 		memcpy(dev->commit_tlv[i], sec[i].sha, 32);
 	}
 	err = pair_rule(dev, sec, pri);
+	if (err == DFUMGR_DEV_OK && dev->mcuboot_1768 && !swap_sizes_ok(dev, sec, pri))
+		err = DFUMGR_DEV_SWAP_SIZES;
 	if (err != DFUMGR_DEV_OK)
 		return err;
 	dev->commit_flags = data[DFUMGR_COMMIT_FLAGS];

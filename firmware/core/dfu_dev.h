@@ -90,6 +90,11 @@ struct dfu_dev_config {
 	uint16_t hw_revision;
 	bool no_upload;         /* refuse DFU_UPLOAD: the product keeps its firmware unreadable */
 	bool version_cmp_build; /* as MCUboot's MCUBOOT_VERSION_CMP_USE_BUILD_NUMBER */
+	/*
+	 * MCUboot before 2.1 halts when two images swap and image 1's swap covers fewer sectors
+	 * than image 0's (mcu-tools/mcuboot#1768): refuse such pairs at COMMIT.
+	 */
+	bool mcuboot_1768;
 };
 
 /* A control request as it arrives in the SETUP packet. */
@@ -126,6 +131,7 @@ struct dfu_dev {
 	uint16_t hw_revision;
 	bool no_upload;
 	bool version_cmp_build;
+	bool mcuboot_1768;
 	bool dfu_mode;
 
 	uint8_t state;  /* enum dfu_state */

@@ -170,6 +170,7 @@ int emu_board_open(struct emu_board *b, unsigned index, const char *serial, cons
 	snprintf(b->product, sizeof(b->product), "%s", EMU_DEFAULT_PRODUCT);
 	b->hw_revision = 1;
 	b->version_cmp_build = true;
+	b->mcuboot_1768 = true; /* the model is MCUboot 1.10's, bug included */
 	for (int i = 0; i < DFUMGR_N_IMAGES; i++)
 		b->fault.disconnect_at[i] = b->fault.power_cut_at[i] = UINT64_MAX;
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
@@ -226,6 +227,7 @@ static struct dfu_dev_config board_config(const struct emu_board *b)
 	    .hw_revision = b->hw_revision,
 	    .no_upload = b->no_upload,
 	    .version_cmp_build = b->version_cmp_build,
+	    .mcuboot_1768 = b->mcuboot_1768,
 	};
 }
 

@@ -67,6 +67,7 @@ struct emu_board {
 	uint16_t hw_revision;
 	bool no_upload;
 	bool version_cmp_build;
+	bool mcuboot_1768; /* the firmware guards against mcu-tools/mcuboot#1768 */
 	const struct dfumgr_key *mcuboot_key; /* MCUboot's signature key, or NULL (hash only) */
 	enum emu_mode mode;
 	enum emu_app_state app;

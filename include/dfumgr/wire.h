@@ -229,6 +229,9 @@ enum dfumgr_dev_error {
 				      the other (no mutual dependency at the new versions) */
 	DFUMGR_DEV_SAME_VERSION = 16, /* commit: an image has the running version but other bytes */
 	DFUMGR_DEV_NO_UPLOAD = 17,    /* reading slots back is disabled in this firmware */
+	DFUMGR_DEV_SWAP_SIZES = 18,   /* commit: image 1's swap would cover fewer sectors than
+					 image 0's, which this MCUboot cannot boot
+					 (mcu-tools/mcuboot#1768, fixed in MCUboot 2.1) */
 };
 
 /* GET_INFO reply: a 64-byte head, then 48 bytes per image: 160 bytes */
@@ -253,7 +256,8 @@ enum dfumgr_dev_error {
 #define DFUMGR_INFO_IMG_ERASE_UNIT 16 /* u32 */
 #define DFUMGR_INFO_IMG_WRITTEN    20 /* u32 bytes written by the current download session */
 #define DFUMGR_INFO_IMG_UPLOADABLE 24 /* u32 bytes an UPLOAD returns (0: uploads disabled) */
-#define DFUMGR_INFO_IMG_MAX_IMAGE  28 /* u32 largest image the slot takes (dfumgr_wire_image_max)  \
+#define DFUMGR_INFO_IMG_MAX_IMAGE                                                                  \
+	28                            /* u32 largest image the slot takes (dfumgr_wire_image_max)  \
 				       */
 #define DFUMGR_INFO_IMG_SEC_CNT    32 /* u32 the running image's security counter (TLV 0x50), 0 */
 #define DFUMGR_INFO_IMG_SEC_EXTENT 36 /* u32 extent of the image in the secondary slot, 0 none */

@@ -25,6 +25,7 @@ static int refusal_code(uint8_t e)
 	case DFUMGR_DEV_PAIR:
 	case DFUMGR_DEV_DIVISIBLE:
 	case DFUMGR_DEV_SAME_VERSION:
+	case DFUMGR_DEV_SWAP_SIZES:
 		return DFUMGR_E_REFUSED;
 	case DFUMGR_DEV_BUSY:
 		return DFUMGR_E_BUSY;

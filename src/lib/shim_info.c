@@ -59,6 +59,9 @@ DFUMGR_EXPORT const char *dfumgr_dev_error_text(unsigned err)
 		"(each image must depend on the other at its new version)",
 	    [DFUMGR_DEV_SAME_VERSION] = "an image has the running image's version but other bytes",
 	    [DFUMGR_DEV_NO_UPLOAD] = "this firmware does not allow reading its slots back",
+	    [DFUMGR_DEV_SWAP_SIZES] = "image 1 (with the running one) is smaller than image 0 in "
+				      "sectors, which the board's MCUboot cannot swap "
+				      "(mcu-tools/mcuboot#1768): make image 1 at least as large",
 	};
 
 	return err < ARRAY_SIZE(text) && text[err] ? text[err] : "unknown device error";

@@ -119,6 +119,7 @@ static const struct dfu_dev_config cfg = {
     .product = "xip-app",
     .hw_revision = 3,
     .version_cmp_build = true,
+    .mcuboot_1768 = true,
 };
 
 struct fx {
@@ -1145,6 +1146,55 @@ static bool confirmed(struct fx *f, enum dfu_area a)
 	return f->ram.mem[a][SLOT - DFUMGR_TRAILER_IMAGE_OK_OFF] == DFUMGR_BOOT_FLAG_SET;
 }
 
+/* MCUboot 1.10 halts when image 1's swap is shorter than image 0's (mcu-tools/mcuboot#1768). */
+static void test_swap_sizes_guard(void **state)
+{
+	static const struct {
+		size_t old0, old1, new0, new1; /* payload bytes */
+		bool ok;
+	} cases[] = {
+	    {9000, 15000, 9000, 15000, true},   /* image 1 the larger: fine */
+	    {9000, 15000, 30000, 15000, false}, /* the new image 0 outgrows image 1 */
+	    {9000, 15000, 9000, 1000, true},    /* a small new image 1: the old one sets its swap */
+	    {30000, 9000, 9000, 15000, false},  /* the old image 0 is the larger */
+	    {9000, 9000, 9000, 9000, true},     /* equal: fine */
+	};
+
+	(void)state;
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		for (int guard = 0; guard < 2; guard++) {
+			struct fx *f = fx_new(true);
+			struct dfu_dev_config conf = cfg;
+			size_t os[2], ns[2];
+			uint8_t *old[2] = {
+			    image_with(cases[c].old0, 1, "1.0.0", 1, "1.0.0", &os[0]),
+			    image_with(cases[c].old1, 2, "1.0.0", 0, "1.0.0", &os[1])};
+			uint8_t *img[2] = {
+			    image_with(cases[c].new0, 3, "2.0.0", 1, "2.0.0", &ns[0]),
+			    image_with(cases[c].new1, 4, "2.0.0", 0, "2.0.0", &ns[1])};
+			uint8_t st;
+
+			conf.mcuboot_1768 = guard;
+			dfu_dev_init(&f->dev, &ops, &f->ram, true, &conf);
+			install_primaries(f, old, os);
+			st = download_commit(f, img, ns);
+			if (!guard || cases[c].ok) {
+				assert_int_equal(st, DFUMGR_COMMIT_DONE);
+			} else {
+				assert_int_equal(st, 0xff);
+				assert_int_equal(info(f, DFUMGR_INFO_LAST_ERROR),
+						 DFUMGR_DEV_SWAP_SIZES);
+				assert_false(trailer_magic(f, DFU_AREA_IMG0_SECONDARY));
+			}
+			for (int i = 0; i < 2; i++) {
+				free(old[i]);
+				free(img[i]);
+			}
+			fx_free(f);
+		}
+	}
+}
+
 static void test_confirm(void **state)
 {
 	struct fx *f = fx_new(false);
@@ -1250,6 +1300,7 @@ int main(void)
 	    cmocka_unit_test(test_padded_image_with_trailer_refused),
 	    cmocka_unit_test(test_download_clears_marks),
 	    cmocka_unit_test(test_commit_of_interrupted_download_refused),
+	    cmocka_unit_test(test_swap_sizes_guard),
 	    cmocka_unit_test(test_confirm),
 	    cmocka_unit_test(test_no_upload),
 	    cmocka_unit_test(test_names),

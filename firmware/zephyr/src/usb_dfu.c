@@ -49,6 +49,7 @@ static const struct dfu_dev_config core_cfg = {
     .hw_revision = CONFIG_DFUMGR_HW_REVISION,
     .no_upload = !IS_ENABLED(CONFIG_DFUMGR_SHIM_UPLOAD),
     .version_cmp_build = IS_ENABLED(CONFIG_DFUMGR_SHIM_VERSION_CMP_BUILD),
+    .mcuboot_1768 = IS_ENABLED(CONFIG_DFUMGR_SHIM_MCUBOOT_1768),
 };
 /* the board's USB identity (Kconfig); 1915:5300 is the development default only */
 BUILD_ASSERT(sizeof(CONFIG_DFUMGR_USB_MANUFACTURER) - 1 <= SHIM_STRING_MAX &&
