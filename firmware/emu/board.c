@@ -283,6 +283,9 @@ static void build_descriptors(struct emu_board *b)
 	id.no_upload = b->no_upload;
 	b->desc_len = shim_desc_build(b->desc, sizeof(b->desc), b->mode == EMU_MODE_DFU, &id,
 				      b->serial, &b->desc_layout);
+	/* USB 2.0 §9.6.1: iSerialNumber 0 means the device has no serial number */
+	if (b->no_serial && b->desc_len > 16)
+		b->desc[16] = 0;
 }
 
 int emu_board_config_desc(const struct emu_board *b, uint8_t *d);
@@ -345,6 +348,8 @@ static int standard_request(struct emu_board *b, const struct dfu_setup *s, uint
 
 	switch (s->bRequest) {
 	case 6: /* GET_DESCRIPTOR */
+		if ((s->wValue >> 8) == 3)
+			b->string_requests++;
 		n = get_descriptor(b, (uint8_t)(s->wValue >> 8), (uint8_t)s->wValue, &desc);
 		if (n < 0)
 			return -1;
@@ -547,7 +552,8 @@ cJSON *emu_board_state_new(struct emu_board *b)
 	    !cJSON_AddNumberToObject(o, "boots", b->boots) ||
 	    !cJSON_AddStringToObject(o, "dfu_state", dfu_state_name(b->dev.state)) ||
 	    !cJSON_AddStringToObject(o, "dfu_status", dfu_status_name(b->dev.status)) ||
-	    !add_u64(o, "requests", b->requests) || !add_u64(o, "request_cpu_ns", b->request_ns) ||
+	    !add_u64(o, "requests", b->requests) ||
+	    !add_u64(o, "string_requests", b->string_requests) || !add_u64(o, "request_cpu_ns", b->request_ns) ||
 	    !cJSON_AddStringToObject(o, "last_boot", b->last_boot) ||
 	    /* MCUboot at the last power-on: what it did, and for how long (datasheet times) */
 	    !cJSON_AddStringToObject(o, "mcuboot", emu_mcuboot_outcome_name(b->mcuboot.outcome)) ||

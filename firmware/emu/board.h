@@ -85,7 +85,9 @@ struct emu_board {
 	int desc_len;
 	struct shim_desc_layout desc_layout;
 	uint64_t requests;
-	uint64_t request_ns; /* CPU time spent handling requests */
+	uint64_t request_ns;      /* CPU time spent handling requests */
+	uint64_t string_requests; /* GET_DESCRIPTOR(STRING) requests, language table included */
+	bool no_serial;           /* iSerialNumber 0: a board without a serial number */
 };
 
 /*

@@ -61,6 +61,7 @@ enum dfumgr_err {
 	DFUMGR_E_TLS = 31,
 	/* the server answered with an HTTP error status */
 	DFUMGR_E_HTTP = 32,
+	DFUMGR_E_AMBIGUOUS = 33, /* two or more devices could be the board: refused, not guessed */
 	DFUMGR_E_MAX
 };
 

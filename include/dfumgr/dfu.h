@@ -8,6 +8,7 @@
 #define DFUMGR_DFU_H
 
 #include "dfumgr/device.h"
+#include "dfumgr/progress.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -38,23 +39,28 @@ DFUMGR_EXPORT int dfumgr_dfu_abort(struct dfumgr_dev *dev);
  */
 DFUMGR_EXPORT int dfumgr_dfu_to_idle(struct dfumgr_dev *dev);
 
-/* Progress: phase ("download image-1", ...), bytes done, bytes total. */
-typedef void (*dfumgr_progress_fn)(void *user, const char *phase, uint64_t done, uint64_t total);
-
+/* Options of a transfer. Start from DFUMGR_TRANSFER_OPTS_INIT (it sets size). */
 struct dfumgr_transfer_opts {
-	dfumgr_progress_fn progress; /* may be NULL */
+	size_t size;                 /* sizeof(struct dfumgr_transfer_opts) */
+	dfumgr_progress_fn progress; /* may be NULL; see dfumgr/progress.h */
 	void *user;
-	const volatile int *cancel; /* non-zero: stop at the next block (ABORT), -E_CANCELLED */
-	uint16_t transfer_size;     /* 0: the functional descriptor's wTransferSize */
-	const char *phase;          /* label for progress; NULL: "download"/"upload" */
+	uint16_t transfer_size;  /* 0: the functional descriptor's wTransferSize */
+	enum dfumgr_phase phase; /* reported in progress events (DOWNLOAD/UPLOAD by default) */
+	int image;               /* reported in progress events; -1: the alt number */
 };
+#define DFUMGR_TRANSFER_OPTS_INIT                                                                  \
+	{                                                                                          \
+		.size = sizeof(struct dfumgr_transfer_opts), .image = -1                           \
+	}
 
 /*
  * Downloads data to alt (DFU 1.1 §6.1): every block, then the zero-length DNLOAD and
  * manifestation. On a device error the message says the DFU status (what it means), the block
  * and byte range, the alt, and the state the device is left in; the device is brought back to
- * dfuIDLE when possible. Errors: -DFUMGR_E_DFU_STATUS, -DFUMGR_E_STALL, -DFUMGR_E_DISCONNECTED,
- * -DFUMGR_E_TIMEOUT, -DFUMGR_E_PROTOCOL, -DFUMGR_E_CANCELLED.
+ * dfuIDLE when possible. Every bwPollTimeout sleep wakes on the device's cancel token and is cut
+ * to its deadline (dfumgr_dev_set_limits()); a device that stays busy for 120 s is given up.
+ * opts may be NULL. Errors: -DFUMGR_E_DFU_STATUS, -DFUMGR_E_STALL, -DFUMGR_E_DISCONNECTED,
+ * -DFUMGR_E_TIMEOUT, -DFUMGR_E_PROTOCOL, -DFUMGR_E_CANCELLED (the device got DFU_ABORT).
  */
 DFUMGR_EXPORT int dfumgr_dfu_download(struct dfumgr_dev *dev, uint8_t alt, const uint8_t *data,
 				      size_t size, const struct dfumgr_transfer_opts *opts);
@@ -70,7 +76,8 @@ DFUMGR_EXPORT int dfumgr_dfu_upload(struct dfumgr_dev *dev, uint8_t alt, size_t 
 /*
  * Runtime mode -> DFU mode (§5): DFU_DETACH; if the device does not announce bitWillDetach, a
  * USB reset after it. The handle is stale afterwards: the caller waits for the device to come
- * back (dfumgr_device_wait()) and opens it again.
+ * back (dfumgr_board_wait()) and opens it again. dfumgr_board_enter_dfu() (dfumgr/board.h)
+ * does all of it, including the bus reset for a will-detach device that did not leave.
  */
 DFUMGR_EXPORT int dfumgr_dfu_detach(struct dfumgr_dev *dev);
 

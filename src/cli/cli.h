@@ -26,9 +26,13 @@ enum {
 
 #define DEFAULT_KEYDIR "/etc/dfu-mgr/keys.d"
 
+struct dfumgr_backend;
+struct dfumgr_cancel;
+
 struct cli {
 	const char *prog;
 	struct dfumgr_ctx *ctx;
+	struct dfumgr_cancel *cancel; /* triggered by SIGINT/SIGTERM */
 	bool json;
 	bool json_open;    /* a --json document is being streamed: errors go into it, not after */
 	bool item_emitted; /* the current file's JSON object was written */
@@ -51,11 +55,16 @@ int cli_usage_error(struct cli *cli, const char *cmd, const char *fmt, ...)
 /* Parses an unsigned number (decimal or 0x hex) in [0, max]; false on error. */
 bool cli_parse_u32(const char *s, uint32_t max, uint32_t *ret);
 
-/* A small streaming JSON writer for --json output (UTF-8 in, escaped out). */
+/*
+ * The --json writer: builds a cJSON tree (cJSON is the one JSON writer, STYLE) in the order of
+ * the calls and prints it at jw_finish(). One document per jw_begin().
+ */
+struct cJSON;
 struct jw {
 	FILE *f;
+	struct cJSON *root;
+	struct cJSON *stack[32];
 	int depth;
-	bool need_comma[32];
 };
 void jw_begin(struct jw *w, FILE *f);
 void jw_obj(struct jw *w, const char *key);
@@ -73,6 +82,12 @@ void jw_addr(struct jw *w, const char *key, uint32_t val);
 void jw_finish(struct jw *w);
 /* {"error": {"code": N, "name": "...", "message": "..."}} for --json failures. */
 void jw_error(FILE *f, int rc, const char *message);
+
+/*
+ * The backend the device commands use: libusb (backend_usb.c); the test build links another
+ * file here (tests/support/cli_loop.c: in-process emulated boards). EXIT_OK or an exit code.
+ */
+int cli_backend_new(struct cli *cli, struct dfumgr_backend **ret);
 
 /* Loads the trusted keys from --key files and --keys directories (EXIT_OK or an exit code). */
 struct dfumgr_keyring;

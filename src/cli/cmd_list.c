@@ -242,7 +242,7 @@ static void print_json(struct jw *w, const struct dfumgr_device_info *d,
 static int list_matching(struct cli *cli, struct dfumgr_backend *be, const struct dfumgr_match *m,
 			 uint32_t wait_s, struct dfumgr_device_info **ret_list, size_t *ret_n)
 {
-	uint64_t start = be->ops->now_us(be->priv), limit_us = (uint64_t)wait_s * 1000000u;
+	uint64_t start = dfumgr_backend_now_us(be), limit_us = (uint64_t)wait_s * 1000000u;
 
 	for (;;) {
 		struct dfumgr_device_info *list = NULL;
@@ -252,16 +252,21 @@ static int list_matching(struct cli *cli, struct dfumgr_backend *be, const struc
 
 		if (rc < 0)
 			return rc;
-		elapsed = be->ops->now_us(be->priv) - start;
+		elapsed = dfumgr_backend_now_us(be) - start;
 		if (n > 0 || elapsed >= limit_us) {
 			*ret_list = list;
 			*ret_n = n;
 			return 0;
 		}
 		free(list);
-		be->ops->wait_event(be->priv, limit_us - elapsed < WAIT_SLICE_MS * 1000u
-						  ? (unsigned)((limit_us - elapsed) / 1000u) + 1
-						  : WAIT_SLICE_MS);
+		rc = dfumgr_backend_wait_change(be,
+						limit_us - elapsed < WAIT_SLICE_MS * 1000u
+						    ? (unsigned)((limit_us - elapsed) / 1000u) + 1
+						    : WAIT_SLICE_MS,
+						cli->cancel);
+		if (rc == -DFUMGR_E_CANCELLED)
+			return dfumgr_ctx_set_error(cli->ctx, DFUMGR_E_CANCELLED,
+						    "cancelled while waiting for a device");
 	}
 }
 
@@ -322,9 +327,9 @@ int cmd_list(struct cli *cli, int argc, char **argv)
 	if (optind < argc)
 		return cli_usage_error(cli, "list", "unexpected argument '%s'", argv[optind]);
 
-	rc = dfumgr_backend_usb_new(cli->ctx, &be);
-	if (rc < 0)
-		return cli_fail(cli, rc, "USB");
+	rc = cli_backend_new(cli, &be);
+	if (rc != EXIT_OK)
+		return rc;
 	rc = list_matching(cli, be, &m, wait_s, &list, &n);
 	if (rc < 0) {
 		rc = cli_fail(cli, rc, "list DFU devices");

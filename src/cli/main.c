@@ -1,9 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /* dfu-mgr: dispatch to the subcommands. */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "dfumgr/cancel.h"
+
+/* The one thing a signal handler may touch: the token every wait in the library watches. */
+static struct dfumgr_cancel *g_cancel;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	dfumgr_cancel_trigger(g_cancel); /* async-signal-safe */
+}
 
 static const struct cli_command commands[] = {
     {"inspect", cmd_inspect, "show and check MCUboot images, ELF files, manifests, bundles"},
@@ -78,14 +89,27 @@ int main(int argc, char **argv)
 	for (size_t c = 0; c < sizeof(commands) / sizeof(commands[0]); c++) {
 		if (strcmp(argv[i], commands[c].name) != 0)
 			continue;
+		struct sigaction sa = {.sa_handler = on_signal};
+
 		cli.ctx = dfumgr_ctx_new();
-		if (!cli.ctx) {
+		if (!cli.ctx || dfumgr_cancel_new(&g_cancel) < 0) {
 			fprintf(stderr, "%s: out of memory\n", cli.prog);
+			dfumgr_ctx_free(cli.ctx);
 			return EXIT_SOFTWARE;
 		}
+		cli.cancel = g_cancel;
+		/* no SA_RESTART: a blocking call returns EINTR and the library looks at the token */
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
 		dfumgr_ctx_set_log(cli.ctx, log_to_stderr, &cli);
 		rc = commands[c].run(&cli, argc - i, argv + i);
+		if (dfumgr_cancel_is_set(g_cancel) && rc == EXIT_OK)
+			rc = EXIT_TEMPFAIL;
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
 		dfumgr_ctx_free(cli.ctx);
+		g_cancel = dfumgr_cancel_free(g_cancel);
 		return rc;
 	}
 	fprintf(stderr, "%s: unknown command '%s'\n", cli.prog, argv[i]);

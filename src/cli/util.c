@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "cli.h"
 #include "dfumgr/bundle.h"
 
@@ -21,6 +23,7 @@ int cli_exit_code(int rc)
 	case DFUMGR_E_MISMATCH:
 		return EXIT_VERIFY;
 	case DFUMGR_E_INVAL:
+	case DFUMGR_E_AMBIGUOUS: /* choose the board with --serial or --path */
 		return EXIT_USAGE;
 	case DFUMGR_E_FORMAT:
 	case DFUMGR_E_TRUNCATED:
@@ -52,6 +55,7 @@ int cli_exit_code(int rc)
 	case DFUMGR_E_NETWORK:
 	case DFUMGR_E_DISCONNECTED:
 	case DFUMGR_E_BUSY:
+	case DFUMGR_E_CANCELLED:
 		return EXIT_TEMPFAIL;
 	default:
 		return EXIT_SOFTWARE;
@@ -102,54 +106,28 @@ bool cli_parse_u32(const char *s, uint32_t max, uint32_t *ret)
 	return true;
 }
 
-/* ---- JSON ---- */
+/* ---- JSON: a tree built with cJSON, printed once at jw_finish() ---- */
 
-static void jw_sep(struct jw *w, const char *key)
+/* Adds item under the current container (with key in an object); false when out of memory. */
+static bool jw_add(struct jw *w, const char *key, cJSON *item)
 {
-	if (w->need_comma[w->depth])
-		fputc(',', w->f);
-	w->need_comma[w->depth] = true;
-	if (w->depth) {
-		fputc('\n', w->f);
-		for (int i = 0; i < w->depth; i++)
-			fputs("  ", w->f);
-	}
-	if (key) {
-		fputc('"', w->f);
-		for (const char *p = key; *p; p++)
-			fputc(*p, w->f); /* keys are our own ASCII identifiers */
-		fputs("\": ", w->f);
-	}
-}
+	cJSON *parent = w->depth ? w->stack[w->depth - 1] : NULL;
 
-static void jw_escape(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		switch (*p) {
-		case '"':
-			fputs("\\\"", f);
-			break;
-		case '\\':
-			fputs("\\\\", f);
-			break;
-		case '\n':
-			fputs("\\n", f);
-			break;
-		case '\t':
-			fputs("\\t", f);
-			break;
-		case '\r':
-			fputs("\\r", f);
-			break;
-		default:
-			if (*p < 0x20)
-				fprintf(f, "\\u%04x", *p);
-			else
-				fputc(*p, f);
+	if (!item)
+		return false;
+	if (!parent) {
+		if (w->root) {
+			cJSON_Delete(item); /* one document per writer */
+			return false;
 		}
+		w->root = item;
+		return true;
 	}
-	fputc('"', f);
+	if (cJSON_IsArray(parent) || !key)
+		cJSON_AddItemToArray(parent, item);
+	else
+		cJSON_AddItemToObject(parent, key, item);
+	return true;
 }
 
 void jw_begin(struct jw *w, FILE *f)
@@ -158,88 +136,74 @@ void jw_begin(struct jw *w, FILE *f)
 	w->f = f;
 }
 
-static void jw_open(struct jw *w, const char *key, char c)
+static void jw_open(struct jw *w, const char *key, cJSON *c)
 {
-	jw_sep(w, key);
-	fputc(c, w->f);
-	if (w->depth + 1 < (int)(sizeof(w->need_comma) / sizeof(w->need_comma[0])))
-		w->depth++;
-	w->need_comma[w->depth] = false;
-}
-
-static void jw_close(struct jw *w, char c)
-{
-	bool had = w->need_comma[w->depth];
-
-	if (w->depth)
-		w->depth--;
-	if (had) {
-		fputc('\n', w->f);
-		for (int i = 0; i < w->depth; i++)
-			fputs("  ", w->f);
-	}
-	fputc(c, w->f);
+	if (!jw_add(w, key, c))
+		return;
+	if (w->depth < (int)(sizeof(w->stack) / sizeof(w->stack[0])))
+		w->stack[w->depth++] = c;
 }
 
 void jw_obj(struct jw *w, const char *key)
 {
-	jw_open(w, key, '{');
+	jw_open(w, key, cJSON_CreateObject());
 }
 
 void jw_arr(struct jw *w, const char *key)
 {
-	jw_open(w, key, '[');
+	jw_open(w, key, cJSON_CreateArray());
 }
 
 void jw_end_obj(struct jw *w)
 {
-	jw_close(w, '}');
+	if (w->depth)
+		w->depth--;
 }
 
 void jw_end_arr(struct jw *w)
 {
-	jw_close(w, ']');
+	if (w->depth)
+		w->depth--;
 }
 
 void jw_str(struct jw *w, const char *key, const char *val)
 {
-	if (!w)
-		return;
-	jw_sep(w, key);
-	jw_escape(w->f, val ? val : "");
+	if (w)
+		jw_add(w, key, cJSON_CreateString(val ? val : ""));
 }
 
 void jw_uint(struct jw *w, const char *key, uint64_t val)
 {
-	jw_sep(w, key);
-	fprintf(w->f, "%" PRIu64, val);
+	/* JSON numbers are doubles in cJSON: exact up to 2^53, far beyond any size here */
+	jw_add(w, key, cJSON_CreateNumber((double)val));
 }
 
 void jw_int(struct jw *w, const char *key, int64_t val)
 {
-	jw_sep(w, key);
-	fprintf(w->f, "%" PRId64, val);
+	jw_add(w, key, cJSON_CreateNumber((double)val));
 }
 
 void jw_bool(struct jw *w, const char *key, bool val)
 {
-	jw_sep(w, key);
-	fputs(val ? "true" : "false", w->f);
+	jw_add(w, key, cJSON_CreateBool(val));
 }
 
 void jw_null(struct jw *w, const char *key)
 {
-	jw_sep(w, key);
-	fputs("null", w->f);
+	jw_add(w, key, cJSON_CreateNull());
 }
 
 void jw_hex(struct jw *w, const char *key, const uint8_t *buf, size_t n)
 {
-	jw_sep(w, key);
-	fputc('"', w->f);
+	char *hex = malloc(2 * n + 1);
+
+	if (!hex)
+		return;
 	for (size_t i = 0; i < n; i++)
-		fprintf(w->f, "%02x", buf[i]);
-	fputc('"', w->f);
+		snprintf(hex + 2 * i, 3, "%02x", buf[i]);
+	hex[2 * n] = '\0';
+	jw_str(w, key, hex);
+	free(hex);
 }
 
 void jw_addr(struct jw *w, const char *key, uint32_t val)
@@ -252,8 +216,19 @@ void jw_addr(struct jw *w, const char *key, uint32_t val)
 
 void jw_finish(struct jw *w)
 {
-	fputc('\n', w->f);
-	fflush(w->f);
+	char *text = w->root ? cJSON_Print(w->root) : NULL;
+
+	if (text) {
+		fputs(text, w->f);
+		fputc('\n', w->f);
+		fflush(w->f);
+	} else {
+		fputs("{\"error\": {\"name\": \"out of memory\"}}\n", w->f);
+	}
+	cJSON_free(text);
+	cJSON_Delete(w->root);
+	w->root = NULL;
+	w->depth = 0;
 }
 
 void jw_error(FILE *f, int rc, const char *message)

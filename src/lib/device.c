@@ -2,10 +2,12 @@
 /* Device enumeration, matching and open DFU interfaces, over a backend. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <strings.h>
 
 #include "internal.h"
 #include "dev_internal.h"
+#include "dfumgr/cancel.h"
 
 #define CONTROL_TIMEOUT_MS 5000
 
@@ -67,11 +69,16 @@ DFUMGR_EXPORT int dfumgr_backend_new(const struct dfumgr_backend_ops *ops, void 
 {
 	struct dfumgr_backend *be;
 
-	if (!ops || !ret)
+	if (!ops || !ret || !ops->list || !ops->open || !ops->sleep_us || !ops->now_us ||
+	    !ops->wait_event)
 		return -DFUMGR_E_INVAL;
 	be = calloc(1, sizeof(*be));
 	if (!be)
 		return -DFUMGR_E_NOMEM;
+	if (pthread_mutex_init(&be->lock, NULL) != 0) {
+		free(be);
+		return -DFUMGR_E_NOMEM;
+	}
 	be->ops = ops;
 	be->priv = priv;
 	*ret = be;
@@ -83,30 +90,148 @@ DFUMGR_EXPORT struct dfumgr_backend *dfumgr_backend_free(struct dfumgr_backend *
 	if (be) {
 		if (be->ops && be->ops->free)
 			be->ops->free(be->priv);
+		free(be->cache);
+		pthread_mutex_destroy(&be->lock);
 		free(be);
 	}
 	return NULL;
+}
+
+DFUMGR_EXPORT const char *dfumgr_backend_name(const struct dfumgr_backend *be)
+{
+	return be && be->ops->name ? be->ops->name : "";
+}
+
+DFUMGR_EXPORT uint64_t dfumgr_backend_now_us(struct dfumgr_backend *be)
+{
+	return be ? be->ops->now_us(be->priv) : 0;
+}
+
+/* ---- the device monitor ---- */
+
+/* One enumeration of one device interface: a re-enumeration gets a new address. */
+static bool same_enumeration(const struct dfumgr_device_info *a, const struct dfumgr_device_info *b)
+{
+	return a->bus == b->bus && a->address == b->address && a->vid == b->vid &&
+	       a->pid == b->pid && a->interface == b->interface && a->dfu_mode == b->dfu_mode &&
+	       a->bcd_device == b->bcd_device && !strcmp(a->path, b->path);
+}
+
+/* The hotplug event count, or the poll tick for a backend without hotplug. */
+static uint64_t events_now(struct dfumgr_backend *be)
+{
+	if (be->ops->events)
+		return be->ops->events(be->priv);
+	return be->ops->now_us(be->priv) / (DFUMGR_MONITOR_POLL_MS * 1000u);
+}
+
+/* Lists again; strings are carried over from the same enumeration or read once. Under lock. */
+static int monitor_refresh(struct dfumgr_ctx *ctx, struct dfumgr_backend *be, uint64_t ev)
+{
+	struct dfumgr_device_info *list = NULL;
+	struct monitor_entry *next;
+	size_t n = 0;
+	int rc;
+
+	rc = be->ops->list(be->priv, ctx, &list, &n);
+	if (rc < 0)
+		return rc;
+	next = calloc(n ? n : 1, sizeof(*next));
+	if (!next) {
+		free(list);
+		return dfumgr_fail(ctx, DFUMGR_E_NOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++) {
+		next[i].info = list[i];
+		for (size_t k = 0; k < be->n_cache; k++) {
+			if (be->cache[k].strings_done &&
+			    same_enumeration(&be->cache[k].info, &list[i])) {
+				next[i] = be->cache[k];
+				break;
+			}
+		}
+		if (!next[i].strings_done && be->ops->read_strings) {
+			next[i].strings_done =
+			    be->ops->read_strings(be->priv, NULL, &next[i].info) == 0;
+			be->stats.string_reads++;
+		} else if (!be->ops->read_strings) {
+			next[i].strings_done = true;
+		}
+	}
+	free(list);
+	free(be->cache);
+	be->cache = next;
+	be->n_cache = n;
+	be->valid = true;
+	be->seen_events = ev;
+	be->stats.refreshes++;
+	return 0;
 }
 
 DFUMGR_EXPORT int dfumgr_device_list(struct dfumgr_ctx *ctx, struct dfumgr_backend *be,
 				     const struct dfumgr_match *m,
 				     struct dfumgr_device_info **ret_list, size_t *ret_n)
 {
-	struct dfumgr_device_info *all = NULL;
-	size_t n = 0, k = 0;
-	int rc;
+	struct dfumgr_device_info *out = NULL;
+	bool retry = false;
+	size_t k = 0;
+	uint64_t ev;
+	int rc = 0;
 
 	if (!be || !ret_list || !ret_n)
 		return dfumgr_fail(ctx, DFUMGR_E_INVAL, "dfumgr_device_list: NULL argument");
-	rc = be->ops->list(be->priv, ctx, &all, &n);
-	if (rc < 0)
-		return rc;
-	for (size_t i = 0; i < n; i++)
-		if (dfumgr_match_device(m, &all[i]))
-			all[k++] = all[i];
-	*ret_list = all;
+	pthread_mutex_lock(&be->lock);
+	ev = events_now(be);
+	for (size_t i = 0; i < be->n_cache; i++)
+		retry = retry || !be->cache[i].strings_done;
+	/* a device whose strings could not be read yet (not ready) is tried again */
+	if (!be->valid || ev != be->seen_events || retry) {
+		rc = monitor_refresh(ctx, be, ev);
+		if (rc < 0)
+			goto out;
+	}
+	be->stats.events = ev;
+	out = calloc(be->n_cache ? be->n_cache : 1, sizeof(*out));
+	if (!out) {
+		rc = dfumgr_fail(ctx, DFUMGR_E_NOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < be->n_cache; i++)
+		if (be->cache[i].strings_done && dfumgr_match_device(m, &be->cache[i].info))
+			out[k++] = be->cache[i].info;
+	*ret_list = out;
 	*ret_n = k;
+	out = NULL;
+out:
+	pthread_mutex_unlock(&be->lock);
+	free(out);
+	return rc;
+}
+
+DFUMGR_EXPORT int dfumgr_backend_monitor_stats(struct dfumgr_backend *be,
+					       struct dfumgr_monitor_stats *ret)
+{
+	struct dfumgr_monitor_stats s;
+
+	if (!be || !ret || ret->size < offsetof(struct dfumgr_monitor_stats, events) +
+					   sizeof(ret->events))
+		return -DFUMGR_E_INVAL;
+	pthread_mutex_lock(&be->lock);
+	s = be->stats;
+	pthread_mutex_unlock(&be->lock);
+	s.size = ret->size < sizeof(s) ? ret->size : sizeof(s);
+	memcpy(ret, &s, s.size);
 	return 0;
+}
+
+DFUMGR_EXPORT int dfumgr_backend_wait_change(struct dfumgr_backend *be, unsigned timeout_ms,
+					     const struct dfumgr_cancel *cancel)
+{
+	if (!be)
+		return -DFUMGR_E_INVAL;
+	if (dfumgr_cancel_is_set(cancel))
+		return -DFUMGR_E_CANCELLED;
+	return be->ops->wait_event(be->priv, timeout_ms, cancel);
 }
 
 DFUMGR_EXPORT int dfumgr_dev_open_info(struct dfumgr_ctx *ctx, struct dfumgr_backend *be,
@@ -150,7 +275,7 @@ DFUMGR_EXPORT int dfumgr_dev_open(struct dfumgr_ctx *ctx, struct dfumgr_backend 
 				 m && m->serial ? " serial " : "", m && m->serial ? m->serial : "",
 				 m && m->path ? " path " : "", m && m->path ? m->path : "");
 	else if (n > 1)
-		rc = dfumgr_fail(ctx, DFUMGR_E_INVAL,
+		rc = dfumgr_fail(ctx, DFUMGR_E_AMBIGUOUS,
 				 "%zu DFU devices match (first: serial %s at %s): choose one with "
 				 "--serial or --path",
 				 n, list[0].serial, list[0].path);
@@ -211,45 +336,168 @@ DFUMGR_EXPORT int dfumgr_dev_set_alt(struct dfumgr_dev *dev, uint8_t alt)
 DFUMGR_EXPORT int dfumgr_dev_control(struct dfumgr_dev *dev, uint8_t request_type, uint8_t request,
 				     uint16_t value, uint8_t *data, uint16_t length)
 {
+	unsigned timeout_ms = CONTROL_TIMEOUT_MS;
+	int rc;
+
 	if (!dev)
 		return -DFUMGR_E_INVAL;
+	rc = dfumgr_dev_check(dev, "control request");
+	if (rc < 0)
+		return rc;
+	if (dev->deadline_us) {
+		uint64_t now = dfumgr_dev_now(dev), left_ms = (dev->deadline_us - now + 999) / 1000;
+
+		/* a request never outlives the operation's deadline */
+		if (left_ms < timeout_ms)
+			timeout_ms = left_ms ? (unsigned)left_ms : 1;
+	}
 	return dev->ops->control(dev->t, dev->ctx, request_type, request, value,
-				 dev->info.interface, data, length, CONTROL_TIMEOUT_MS);
+				 dev->info.interface, data, length, timeout_ms);
 }
 
-DFUMGR_EXPORT int dfumgr_device_wait(struct dfumgr_ctx *ctx, struct dfumgr_backend *be,
-				     const char *serial, const char *path, bool dfu_mode,
-				     unsigned timeout_ms, struct dfumgr_device_info *ret_info)
+DFUMGR_EXPORT void dfumgr_dev_set_limits(struct dfumgr_dev *dev, const struct dfumgr_cancel *cancel,
+					 uint64_t deadline_us)
 {
+	if (!dev)
+		return;
+	dev->cancel = cancel;
+	dev->deadline_us = deadline_us;
+}
+
+uint64_t dfumgr_dev_now(struct dfumgr_dev *dev)
+{
+	return dev->be->ops->now_us(dev->be->priv);
+}
+
+int dfumgr_dev_check(struct dfumgr_dev *dev, const char *what)
+{
+	if (dfumgr_cancel_is_set(dev->cancel))
+		return dfumgr_fail(dev->ctx, DFUMGR_E_CANCELLED, "%s: cancelled", what);
+	if (dev->deadline_us && dfumgr_dev_now(dev) >= dev->deadline_us)
+		return dfumgr_fail(dev->ctx, DFUMGR_E_TIMEOUT,
+				   "%s: the operation's time limit was reached", what);
+	return 0;
+}
+
+int dfumgr_dev_sleep(struct dfumgr_dev *dev, uint64_t us, const char *what)
+{
+	uint64_t now = dfumgr_dev_now(dev);
+	bool cut = false;
+	int rc;
+
+	rc = dfumgr_dev_check(dev, what);
+	if (rc < 0)
+		return rc;
+	if (dev->deadline_us && now + us > dev->deadline_us) {
+		us = dev->deadline_us - now;
+		cut = true;
+	}
+	rc = dev->be->ops->sleep_us(dev->be->priv, us, dev->cancel);
+	if (rc == -DFUMGR_E_CANCELLED)
+		return dfumgr_fail(dev->ctx, DFUMGR_E_CANCELLED, "%s: cancelled", what);
+	if (cut)
+		return dfumgr_fail(dev->ctx, DFUMGR_E_TIMEOUT,
+				   "%s: the operation's time limit was reached", what);
+	return 0;
+}
+
+/* ---- board identity ---- */
+
+DFUMGR_EXPORT void dfumgr_board_id_from_info(const struct dfumgr_device_info *info,
+					     struct dfumgr_board_id *ret)
+{
+	if (!info || !ret)
+		return;
+	memset(ret, 0, sizeof(*ret));
+	ret->vid = info->vid;
+	snprintf(ret->serial, sizeof(ret->serial), "%s", info->serial);
+	snprintf(ret->path, sizeof(ret->path), "%s", info->path);
+}
+
+DFUMGR_EXPORT bool dfumgr_board_id_match(const struct dfumgr_board_id *id,
+					 const struct dfumgr_device_info *info)
+{
+	/*
+	 * All three: the port path keeps a look-alike elsewhere (a cloned serial) out, the serial
+	 * keeps another board plugged into the same port later out, the VID keeps a device of
+	 * another vendor out. An empty serial is only ever equal to an empty serial.
+	 */
+	return id && info && id->path[0] && id->vid == info->vid &&
+	       !strcmp(id->path, info->path) && !strcmp(id->serial, info->serial);
+}
+
+DFUMGR_EXPORT const char *dfumgr_board_id_str(const struct dfumgr_board_id *id, char *buf,
+					      size_t size)
+{
+	if (!buf || !size)
+		return "";
+	if (!id)
+		snprintf(buf, size, "(none)");
+	else if (id->serial[0])
+		snprintf(buf, size, "serial %s at %s", id->serial, id->path);
+	else
+		snprintf(buf, size, "the board without a serial number at %s", id->path);
+	return buf;
+}
+
+DFUMGR_EXPORT int dfumgr_board_wait(struct dfumgr_ctx *ctx, struct dfumgr_backend *be,
+				    const struct dfumgr_board_id *id, bool dfu_mode,
+				    unsigned timeout_ms, const struct dfumgr_cancel *cancel,
+				    struct dfumgr_device_info *ret_info)
+{
+	char who[DFUMGR_STRING_MAX + DFUMGR_PATH_MAX + 48], seen[160] = "";
 	uint64_t start, now;
 
-	if (!be || !serial || !ret_info)
-		return dfumgr_fail(ctx, DFUMGR_E_INVAL, "dfumgr_device_wait: NULL argument");
+	if (!be || !id || !ret_info)
+		return dfumgr_fail(ctx, DFUMGR_E_INVAL, "dfumgr_board_wait: NULL argument");
+	dfumgr_board_id_str(id, who, sizeof(who));
 	start = be->ops->now_us(be->priv);
 	for (;;) {
-		struct dfumgr_device_info *list = NULL;
-		struct dfumgr_match m = {.serial = serial, .path = path};
-		size_t n = 0;
-		int rc = dfumgr_device_list(ctx, be, &m, &list, &n);
+		struct dfumgr_device_info *list = NULL, found;
+		size_t n = 0, hits = 0;
+		int rc = dfumgr_device_list(ctx, be, NULL, &list, &n);
 
 		if (rc < 0)
 			return rc;
 		for (size_t i = 0; i < n; i++) {
-			if (list[i].dfu_mode == dfu_mode) {
-				*ret_info = list[i];
-				free(list);
-				return 0;
+			if (!dfumgr_board_id_match(id, &list[i])) {
+				/* say what was there instead, for the timeout message */
+				if (id->serial[0] && !strcmp(list[i].serial, id->serial))
+					snprintf(seen, sizeof(seen),
+						 "; a device %04x:%04x with that serial is at %s "
+						 "(not the board: another port or vendor)",
+						 list[i].vid, list[i].pid, list[i].path);
+				continue;
 			}
+			if (list[i].dfu_mode != dfu_mode)
+				continue;
+			found = list[i];
+			hits++;
 		}
 		free(list);
+		if (hits > 1)
+			return dfumgr_fail(ctx, DFUMGR_E_AMBIGUOUS,
+					   "%zu DFU interfaces answer for %s: refusing to guess", hits,
+					   who);
+		if (hits == 1) {
+			*ret_info = found;
+			return 0;
+		}
+		if (dfumgr_cancel_is_set(cancel))
+			return dfumgr_fail(ctx, DFUMGR_E_CANCELLED,
+					   "cancelled while waiting for %s in %s mode", who,
+					   dfu_mode ? "DFU" : "runtime");
 		now = be->ops->now_us(be->priv);
 		if (now - start >= (uint64_t)timeout_ms * 1000)
 			return dfumgr_fail(ctx, DFUMGR_E_TIMEOUT,
-					   "serial %s did not come back in %s mode within %u ms",
-					   serial, dfu_mode ? "DFU" : "runtime", timeout_ms);
-		be->ops->wait_event(be->priv,
-				    (unsigned)((uint64_t)timeout_ms - (now - start) / 1000 < 100
-						   ? (uint64_t)timeout_ms - (now - start) / 1000
-						   : 100));
+					   "%s did not come back in %s mode within %u ms%s", who,
+					   dfu_mode ? "DFU" : "runtime", timeout_ms, seen);
+		rc = be->ops->wait_event(be->priv,
+					 (unsigned)(((uint64_t)timeout_ms * 1000 - (now - start) +
+						     999) /
+						    1000),
+					 cancel);
+		if (rc == -DFUMGR_E_CANCELLED)
+			continue; /* reported above with what was awaited */
 	}
 }

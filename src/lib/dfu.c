@@ -3,6 +3,7 @@
  * DFU 1.1 host state machine. Section numbers refer to the USB Device Class Specification for
  * Device Firmware Upgrade, version 1.1.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -119,10 +120,10 @@ DFUMGR_EXPORT int dfumgr_dfu_abort(struct dfumgr_dev *dev)
 	return rc < 0 ? dfumgr_fail_prefix(dev->ctx, rc, "DFU_ABORT") : 0;
 }
 
-static void sleep_ms(struct dfumgr_dev *dev, uint32_t ms)
+/* A bwPollTimeout wait: the device's cancel token and deadline end it early. */
+static int sleep_ms(struct dfumgr_dev *dev, uint32_t ms, const char *what)
 {
-	if (ms)
-		dev->be->ops->sleep_us(dev->be->priv, (uint64_t)ms * 1000);
+	return dfumgr_dev_sleep(dev, (uint64_t)ms * 1000, what);
 }
 
 DFUMGR_EXPORT int dfumgr_dfu_to_idle(struct dfumgr_dev *dev)
@@ -143,8 +144,7 @@ DFUMGR_EXPORT int dfumgr_dfu_to_idle(struct dfumgr_dev *dev)
 		case DFU_STATE_DNBUSY:
 		case DFU_STATE_MANIFEST:
 			/* §6.1.2: no request but GETSTATUS until the poll timeout has passed */
-			sleep_ms(dev, st.poll_timeout_ms);
-			rc = 0;
+			rc = sleep_ms(dev, st.poll_timeout_ms, "waiting for the device to leave a busy state");
 			break;
 		case DFU_STATE_DNLOAD_SYNC:
 		case DFU_STATE_DNLOAD_IDLE:
@@ -165,7 +165,7 @@ DFUMGR_EXPORT int dfumgr_dfu_to_idle(struct dfumgr_dev *dev)
 
 static uint16_t transfer_size(struct dfumgr_dev *dev, const struct dfumgr_transfer_opts *o)
 {
-	uint16_t ts = o && o->transfer_size ? o->transfer_size : 0;
+	uint16_t ts = o->transfer_size;
 
 	if (!ts)
 		ts = dev->info.has_func && dev->info.func.transfer_size
@@ -199,10 +199,12 @@ static int wait_done(struct dfumgr_dev *dev, uint8_t alt, size_t block, size_t o
 		     bool manifest, struct dfumgr_dfu_status *ret)
 {
 	struct dfumgr_dfu_status st;
-	uint64_t start = dev->be->ops->now_us(dev->be->priv);
+	uint64_t start = dfumgr_dev_now(dev);
 	int rc;
 
 	for (;;) {
+		uint64_t busy;
+
 		rc = dfumgr_dfu_get_status(dev, &st);
 		if (rc < 0) {
 			/* a device that is not manifestation tolerant may reset itself (§7) */
@@ -224,13 +226,29 @@ static int wait_done(struct dfumgr_dev *dev, uint8_t alt, size_t block, size_t o
 		case DFU_STATE_DNLOAD_SYNC:
 		case DFU_STATE_MANIFEST_SYNC:
 		case DFU_STATE_MANIFEST:
-			if (dev->be->ops->now_us(dev->be->priv) - start > BUSY_LIMIT_US)
+			busy = dfumgr_dev_now(dev) - start;
+			if (busy >= BUSY_LIMIT_US)
 				return dfumgr_fail(dev->ctx, DFUMGR_E_TIMEOUT,
 						   "device still in %s after %llu s (block %zu of "
 						   "alt %u)",
 						   dfumgr_dfu_state_name(st.state),
 						   BUSY_LIMIT_US / 1000000, block, alt);
-			sleep_ms(dev, st.poll_timeout_ms);
+			/*
+			 * bwPollTimeout is 24 bits of milliseconds (4.6 hours): the device's number
+			 * is honoured but never past the busy limit, the operation's deadline or
+			 * the cancel token, checked before and during the sleep.
+			 */
+			rc = dfumgr_dev_sleep(dev,
+					      (uint64_t)st.poll_timeout_ms * 1000 <
+						      BUSY_LIMIT_US - busy
+						  ? (uint64_t)st.poll_timeout_ms * 1000
+						  : BUSY_LIMIT_US - busy,
+					      "waiting for the device to finish a block");
+			if (rc < 0) {
+				if (rc == -DFUMGR_E_CANCELLED)
+					(void)dfumgr_dfu_abort(dev);
+				return rc;
+			}
 			continue;
 		case DFU_STATE_DNLOAD_IDLE:
 			if (manifest)
@@ -270,10 +288,38 @@ static int begin_transfer(struct dfumgr_dev *dev, uint8_t alt, uint8_t attribute
 	return dfumgr_dfu_to_idle(dev);
 }
 
-DFUMGR_EXPORT int dfumgr_dfu_download(struct dfumgr_dev *dev, uint8_t alt, const uint8_t *data,
-				      size_t size, const struct dfumgr_transfer_opts *o)
+static void report(const struct dfumgr_transfer_opts *o, enum dfumgr_phase phase, int image,
+		   uint64_t done, uint64_t total)
 {
-	const char *phase = o && o->phase ? o->phase : "download";
+	struct dfumgr_progress ev = {sizeof(ev), phase, image, done, total};
+
+	if (o->progress)
+		o->progress(o->user, &ev);
+}
+
+/* The caller's options (versioned, may be NULL) with the defaults filled in. */
+static int get_opts(struct dfumgr_dev *dev, const struct dfumgr_transfer_opts *in,
+		    enum dfumgr_phase phase, uint8_t alt, struct dfumgr_transfer_opts *o)
+{
+	int rc = dfumgr_sized_copy(dev->ctx, o, sizeof(*o), in,
+				   offsetof(struct dfumgr_transfer_opts, image) + sizeof(int),
+				   "dfumgr_transfer_opts");
+
+	if (rc < 0)
+		return rc;
+	if (!in || o->phase == DFUMGR_PHASE_PREFLIGHT) /* not set by the caller */
+		o->phase = phase;
+	if (!in)
+		o->image = -1;
+	if (o->image < 0)
+		o->image = alt;
+	return 0;
+}
+
+DFUMGR_EXPORT int dfumgr_dfu_download(struct dfumgr_dev *dev, uint8_t alt, const uint8_t *data,
+				      size_t size, const struct dfumgr_transfer_opts *opts)
+{
+	struct dfumgr_transfer_opts oo, *o = &oo;
 	struct dfumgr_dfu_status st;
 	uint8_t *block = NULL;
 	uint16_t ts;
@@ -282,6 +328,9 @@ DFUMGR_EXPORT int dfumgr_dfu_download(struct dfumgr_dev *dev, uint8_t alt, const
 
 	if (!dev || (!data && size))
 		return -DFUMGR_E_INVAL;
+	rc = get_opts(dev, opts, DFUMGR_PHASE_DOWNLOAD, alt, o);
+	if (rc < 0)
+		return rc;
 	ts = transfer_size(dev, o);
 	rc = begin_transfer(dev, alt, DFU_ATTR_CAN_DNLOAD, "download (bitCanDnload)");
 	if (rc < 0)
@@ -289,16 +338,20 @@ DFUMGR_EXPORT int dfumgr_dfu_download(struct dfumgr_dev *dev, uint8_t alt, const
 	block = malloc(ts);
 	if (!block)
 		return dfumgr_fail(dev->ctx, DFUMGR_E_NOMEM, "out of memory");
-	if (o && o->progress)
-		o->progress(o->user, phase, 0, size);
+	report(o, o->phase, o->image, 0, size);
 	for (off = 0; off < size; off += ts, n++) {
 		size_t len = size - off < ts ? size - off : ts;
 
-		if (o && o->cancel && *o->cancel) {
+		if (dfumgr_dev_check(dev, "download") < 0) {
+			int why = dfumgr_ctx_errcode(dev->ctx);
+
+			/* §6.1.4: DFU_ABORT takes the device back to dfuIDLE */
 			dfumgr_dfu_abort(dev);
-			rc = dfumgr_fail(dev->ctx, DFUMGR_E_CANCELLED,
-					 "cancelled after %zu of %zu bytes of alt %u", off, size,
-					 alt);
+			rc = dfumgr_fail(dev->ctx, why,
+					 "%s after %zu of %zu bytes of alt %u (the device got "
+					 "DFU_ABORT)",
+					 why == DFUMGR_E_CANCELLED ? "cancelled" : "out of time", off,
+					 size, alt);
 			goto out;
 		}
 		memcpy(block, data + off, len);
@@ -313,8 +366,7 @@ DFUMGR_EXPORT int dfumgr_dfu_download(struct dfumgr_dev *dev, uint8_t alt, const
 		rc = wait_done(dev, alt, n, off, len, false, &st);
 		if (rc < 0)
 			goto out;
-		if (o && o->progress)
-			o->progress(o->user, phase, off + len, size);
+		report(o, o->phase, o->image, off + len, size);
 	}
 	/* §6.1.1: a zero-length DNLOAD ends the transfer; then manifestation (§7) */
 	rc = ctl(dev, REQ_OUT, DFU_DNLOAD, (uint16_t)n, NULL, 0);
@@ -331,9 +383,9 @@ out:
 
 DFUMGR_EXPORT int dfumgr_dfu_upload(struct dfumgr_dev *dev, uint8_t alt, size_t max,
 				    uint8_t **ret_data, size_t *ret_size,
-				    const struct dfumgr_transfer_opts *o)
+				    const struct dfumgr_transfer_opts *opts)
 {
-	const char *phase = o && o->phase ? o->phase : "upload";
+	struct dfumgr_transfer_opts oo, *o = &oo;
 	uint8_t *buf = NULL;
 	size_t got = 0, cap = 0;
 	uint16_t ts;
@@ -341,6 +393,9 @@ DFUMGR_EXPORT int dfumgr_dfu_upload(struct dfumgr_dev *dev, uint8_t alt, size_t 
 
 	if (!dev || !ret_data || !ret_size)
 		return -DFUMGR_E_INVAL;
+	rc = get_opts(dev, opts, DFUMGR_PHASE_UPLOAD, alt, o);
+	if (rc < 0)
+		return rc;
 	ts = transfer_size(dev, o);
 	rc = begin_transfer(dev, alt, DFU_ATTR_CAN_UPLOAD, "upload (bitCanUpload)");
 	if (rc < 0)
@@ -348,8 +403,9 @@ DFUMGR_EXPORT int dfumgr_dfu_upload(struct dfumgr_dev *dev, uint8_t alt, size_t 
 	for (uint16_t n = 0;; n++) {
 		uint16_t want = max - got < ts ? (uint16_t)(max - got) : ts;
 
-		if (o && o->cancel && *o->cancel) {
-			rc = dfumgr_fail(dev->ctx, DFUMGR_E_CANCELLED, "upload cancelled");
+		rc = dfumgr_dev_check(dev, "upload");
+		if (rc < 0) {
+			(void)dfumgr_dfu_abort(dev);
 			goto fail;
 		}
 		if (got + ts > cap) {
@@ -372,8 +428,7 @@ DFUMGR_EXPORT int dfumgr_dfu_upload(struct dfumgr_dev *dev, uint8_t alt, size_t 
 			goto fail;
 		}
 		got += (size_t)rc;
-		if (o && o->progress)
-			o->progress(o->user, phase, got, max);
+		report(o, o->phase, o->image, got, max);
 		/* §6.2: a short frame is the end */
 		if (rc < want)
 			break;

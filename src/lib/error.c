@@ -40,6 +40,7 @@ static const char *const err_text[DFUMGR_E_MAX] = {
     [DFUMGR_E_NETWORK] = "network error",
     [DFUMGR_E_TLS] = "TLS error",
     [DFUMGR_E_HTTP] = "HTTP error",
+    [DFUMGR_E_AMBIGUOUS] = "more than one device could be the board",
 };
 
 DFUMGR_EXPORT const char *dfumgr_strerror(int err)
@@ -146,12 +147,16 @@ static int prefix_v(struct dfumgr_ctx *ctx, int rc, const char *fmt, va_list ap)
 	n = w < 0 ? 0 : ((size_t)w >= DFUMGR_ERRMSG_MAX ? DFUMGR_ERRMSG_MAX - 1 : (size_t)w);
 	memcpy(joined + n, ": ", 3);
 	n += 2;
+	/*
+	 * A detail recorded for another error (a stale one, or none: a path that returned without
+	 * setting one) is not this failure's: say only what the code means then.
+	 */
 	snprintf(joined + n, sizeof(joined) - n, "%s",
-		 ctx->errmsg[0] ? ctx->errmsg : dfumgr_strerror(rc));
+		 ctx->errmsg[0] && ctx->errcode == (rc < 0 ? -rc : rc) ? ctx->errmsg
+								       : dfumgr_strerror(rc));
 	memcpy(ctx->errmsg, joined, DFUMGR_ERRMSG_MAX - 1);
 	ctx->errmsg[DFUMGR_ERRMSG_MAX - 1] = '\0';
-	if (!ctx->errcode)
-		ctx->errcode = rc < 0 ? -rc : rc;
+	ctx->errcode = rc < 0 ? -rc : rc;
 	return rc;
 }
 
@@ -263,4 +268,23 @@ int dfumgr_unhex(const char *in, uint8_t *out, size_t n)
 		out[i] = (uint8_t)(hi << 4 | lo);
 	}
 	return in[2 * n] == '\0' ? 0 : -1;
+}
+
+int dfumgr_sized_copy(struct dfumgr_ctx *ctx, void *dst, size_t dst_size, const void *src,
+		      size_t min_size, const char *what)
+{
+	size_t size;
+
+	memset(dst, 0, dst_size);
+	*(size_t *)dst = dst_size;
+	if (!src)
+		return 0;
+	memcpy(&size, src, sizeof(size));
+	if (size < min_size)
+		return dfumgr_fail(ctx, DFUMGR_E_INVAL,
+				   "%s: size field %zu (set it to sizeof(struct %s), at least %zu)",
+				   what, size, what, min_size);
+	memcpy(dst, src, size < dst_size ? size : dst_size);
+	*(size_t *)dst = dst_size;
+	return 0;
 }

@@ -63,6 +63,14 @@ static inline void put_le32(uint8_t *p, uint32_t v)
 int dfumgr_file_read_fd(struct dfumgr_ctx *ctx, int fd, const char *show, size_t max_size,
 			int64_t expect_size, uint8_t **ret_buf, size_t *ret_size);
 
+/*
+ * A caller's versioned struct (it starts with size_t size) into dst (dst_size bytes, zeroed
+ * first): fields the caller's older struct lacks stay 0. -DFUMGR_E_INVAL when the size is below
+ * min_size (the first version's) or not set. src NULL: dst is only zeroed (size set).
+ */
+int dfumgr_sized_copy(struct dfumgr_ctx *ctx, void *dst, size_t dst_size, const void *src,
+		      size_t min_size, const char *what);
+
 /* Lower-case hex of n bytes into out (2n+1 bytes, NUL-terminated). */
 void dfumgr_hex(const uint8_t *in, size_t n, char *out);
 /* Parses exactly 2n hex digits; returns 0 or -1. */

@@ -51,9 +51,10 @@ static int refused(struct dfumgr_dev *dev, int rc, const char *what)
 			   what, dfumgr_dev_error_text(info.last_error));
 }
 
-static void wait_a_little(struct dfumgr_dev *dev)
+/* Between two polls: wakes on the cancel token, never past the deadline. */
+static int wait_a_little(struct dfumgr_dev *dev, const char *what)
 {
-	dev->be->ops->sleep_us(dev->be->priv, POLL_INTERVAL_US);
+	return dfumgr_dev_sleep(dev, POLL_INTERVAL_US, what);
 }
 
 DFUMGR_EXPORT int dfumgr_shim_digest(struct dfumgr_dev *dev, uint8_t alt, uint32_t length,
@@ -77,7 +78,7 @@ DFUMGR_EXPORT int dfumgr_shim_digest_slot(struct dfumgr_dev *dev, uint8_t alt, b
 	rc = dfumgr_dev_control(dev, VENDOR_OUT, DFUMGR_REQ_DIGEST_START, which, b, 4);
 	if (rc < 0)
 		return refused(dev, rc, "DIGEST_START");
-	start = dev->be->ops->now_us(dev->be->priv);
+	start = dfumgr_dev_now(dev);
 	for (;;) {
 		rc = dfumgr_dev_control(dev, VENDOR_IN, DFUMGR_REQ_DIGEST_GET, which, b, sizeof(b));
 		if (rc < 0)
@@ -102,10 +103,12 @@ DFUMGR_EXPORT int dfumgr_shim_digest_slot(struct dfumgr_dev *dev, uint8_t alt, b
 			return dfumgr_fail(dev->ctx, DFUMGR_E_PROTOCOL,
 					   "DIGEST_GET: no digest of alt %u in progress", alt);
 		}
-		if (dev->be->ops->now_us(dev->be->priv) - start > DIGEST_TIMEOUT_US)
+		if (dfumgr_dev_now(dev) - start > DIGEST_TIMEOUT_US)
 			return dfumgr_fail(dev->ctx, DFUMGR_E_TIMEOUT, "digest of alt %u timed out",
 					   alt);
-		wait_a_little(dev);
+		rc = wait_a_little(dev, "waiting for the device's digest");
+		if (rc < 0)
+			return rc;
 	}
 }
 
@@ -132,7 +135,7 @@ DFUMGR_EXPORT int dfumgr_shim_commit(struct dfumgr_dev *dev, const uint32_t leng
 	rc = dfumgr_dev_control(dev, VENDOR_OUT, DFUMGR_REQ_COMMIT, 0, b, sizeof(b));
 	if (rc < 0)
 		return refused(dev, rc, "COMMIT");
-	start = dev->be->ops->now_us(dev->be->priv);
+	start = dfumgr_dev_now(dev);
 	for (;;) {
 		rc = dfumgr_shim_get_info(dev, &info);
 		if (rc < 0)
@@ -163,9 +166,11 @@ DFUMGR_EXPORT int dfumgr_shim_commit(struct dfumgr_dev *dev, const uint32_t leng
 			return dfumgr_fail(dev->ctx, DFUMGR_E_PROTOCOL,
 					   "the device reports no commit in progress");
 		}
-		if (dev->be->ops->now_us(dev->be->priv) - start > DIGEST_TIMEOUT_US)
+		if (dfumgr_dev_now(dev) - start > DIGEST_TIMEOUT_US)
 			return dfumgr_fail(dev->ctx, DFUMGR_E_TIMEOUT, "the commit timed out");
-		wait_a_little(dev);
+		rc = wait_a_little(dev, "waiting for the board's commit verdict");
+		if (rc < 0)
+			return rc;
 	}
 }
 

@@ -8,6 +8,7 @@
  * share its libusb context).
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/time.h>
@@ -16,6 +17,9 @@
 #include <libusb.h>
 
 #include "internal.h"
+#include "transport_usb.h"
+#include "dfumgr/backend.h"
+#include "dfumgr/cancel.h"
 #include "dfumgr/device.h"
 #include "dfumgr/wire.h"
 
@@ -33,10 +37,12 @@ struct usb_backend {
 	libusb_context *usb;
 	libusb_hotplug_callback_handle hotplug;
 	bool has_hotplug;
-	/* set by on_hotplug; also the "completed" flag libusb_handle_events_timeout_completed
-	 * watches, so a callback ends the wait at once */
-	int event;
+	/* hotplug events so far: bumped by on_hotplug in whichever thread handles events */
+	atomic_uint_fast64_t events;
 };
+
+/* The longest a thread handles libusb events before it looks at its cancel token again. */
+#define EVENT_SLICE_US 50000
 
 struct usb_transport {
 	libusb_device_handle *h;
@@ -113,25 +119,26 @@ static uint64_t usb_now_us(void *priv)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static void usb_sleep_us(void *priv, uint64_t us)
+static int usb_sleep_us(void *priv, uint64_t us, const struct dfumgr_cancel *c)
 {
-	struct timespec ts = {.tv_sec = (time_t)(us / 1000000u),
-			      .tv_nsec = (long)(us % 1000000u) * 1000};
-
 	(void)priv;
-	/* a signal must not cut a bwPollTimeout short (DFU 1.1 §6.1.2) */
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
+	/* a signal does not cut a bwPollTimeout short (DFU 1.1 §6.1.2); the cancel token does */
+	return dfumgr_cancel_sleep(c, us);
 }
 
 /* ---- descriptors ---- */
 
-static bool is_dfu_alt(const struct libusb_interface_descriptor *alt)
+bool usb_is_dfu_alt_class(uint8_t cls, uint8_t subclass, uint8_t protocol)
 {
 	/* DFU 1.1 §4.1.2 (run-time) and §4.2.3 (DFU mode) interface descriptors */
-	return alt->bInterfaceClass == DFU_CLASS && alt->bInterfaceSubClass == DFU_SUBCLASS &&
-	       (alt->bInterfaceProtocol == DFU_PROTOCOL_RUNTIME ||
-		alt->bInterfaceProtocol == DFU_PROTOCOL_DFU_MODE);
+	return cls == DFU_CLASS && subclass == DFU_SUBCLASS &&
+	       (protocol == DFU_PROTOCOL_RUNTIME || protocol == DFU_PROTOCOL_DFU_MODE);
+}
+
+static bool is_dfu_alt(const struct libusb_interface_descriptor *alt)
+{
+	return usb_is_dfu_alt_class(alt->bInterfaceClass, alt->bInterfaceSubClass,
+				    alt->bInterfaceProtocol);
 }
 
 /*
@@ -139,7 +146,7 @@ static bool is_dfu_alt(const struct libusb_interface_descriptor *alt)
  * parse: a chain of (bLength, bDescriptorType, ...) descriptors, walked with bounds checks
  * because they come straight from the device.
  */
-static bool find_func_desc(const unsigned char *p, int len, struct dfumgr_dfu_func *ret)
+bool usb_find_func_desc(const unsigned char *p, int len, struct dfumgr_dfu_func *ret)
 {
 	while (p && len >= 2) {
 		int bl = p[0];
@@ -173,6 +180,12 @@ static void read_string(libusb_device_handle *h, uint8_t index, char out[static 
 	if (!h || !index)
 		return;
 	n = libusb_get_string_descriptor_ascii(h, index, buf, sizeof(buf));
+	usb_string_sanitize(buf, n, out);
+}
+
+void usb_string_sanitize(const unsigned char *buf, int n, char out[static DFUMGR_STRING_MAX])
+{
+	out[0] = '\0';
 	if (n <= 0)
 		return;
 	if (n > DFUMGR_STRING_MAX - 1)
@@ -182,21 +195,26 @@ static void read_string(libusb_device_handle *h, uint8_t index, char out[static 
 	out[n] = '\0';
 }
 
-/* "BUS-PORT[.PORT...]" as Linux names it in sysfs: follows the physical port, not the address. */
-static void format_path(libusb_device *dev, char out[static DFUMGR_PATH_MAX])
+void usb_path_format(uint8_t bus, const uint8_t *ports, int n, char out[static DFUMGR_PATH_MAX])
 {
-	uint8_t ports[USB_PORTS_MAX];
-	int n = libusb_get_port_numbers(dev, ports, (int)sizeof(ports));
 	size_t len;
 
-	len = (size_t)snprintf(out, DFUMGR_PATH_MAX, "%u", libusb_get_bus_number(dev));
+	len = (size_t)snprintf(out, DFUMGR_PATH_MAX, "%u", bus);
 	for (int i = 0; i < n && len < DFUMGR_PATH_MAX; i++)
 		len += (size_t)snprintf(out + len, DFUMGR_PATH_MAX - len, "%c%u", i ? '.' : '-',
 					ports[i]);
 }
 
-/* Orders by bus, then port numbers as numbers ("1-2" < "1-10"), then interface. */
-static int path_cmp(const char *a, const char *b)
+/* "BUS-PORT[.PORT...]" as Linux names it in sysfs: follows the physical port, not the address. */
+static void format_path(libusb_device *dev, char out[static DFUMGR_PATH_MAX])
+{
+	uint8_t ports[USB_PORTS_MAX];
+	int n = libusb_get_port_numbers(dev, ports, (int)sizeof(ports));
+
+	usb_path_format(libusb_get_bus_number(dev), ports, n, out);
+}
+
+int usb_path_cmp(const char *a, const char *b)
 {
 	while (*a && *b) {
 		if (*a >= '0' && *a <= '9' && *b >= '0' && *b <= '9') {
@@ -221,7 +239,7 @@ static int path_cmp(const char *a, const char *b)
 static int info_cmp(const void *pa, const void *pb)
 {
 	const struct dfumgr_device_info *a = pa, *b = pb;
-	int c = path_cmp(a->path, b->path);
+	int c = usb_path_cmp(a->path, b->path);
 
 	return c ? c : (int)a->interface - (int)b->interface;
 }
@@ -288,10 +306,10 @@ static void describe_interface(const struct libusb_config_descriptor *cfg,
 	 * descriptor instead.
 	 */
 	for (int a = 0; a < intf->num_altsetting && !info->has_func; a++)
-		info->has_func = find_func_desc(intf->altsetting[a].extra,
+		info->has_func = usb_find_func_desc(intf->altsetting[a].extra,
 						intf->altsetting[a].extra_length, &info->func);
 	if (!info->has_func)
-		info->has_func = find_func_desc(cfg->extra, cfg->extra_length, &info->func);
+		info->has_func = usb_find_func_desc(cfg->extra, cfg->extra_length, &info->func);
 }
 
 static bool config_has_dfu(const struct libusb_config_descriptor *cfg)
@@ -308,11 +326,11 @@ static bool config_has_dfu(const struct libusb_config_descriptor *cfg)
  * one that cannot be opened (permissions) is listed without its strings: neither fails the
  * list. Only running out of memory or the list limit does.
  */
-static int add_device(struct dfumgr_ctx *ctx, libusb_device *dev, struct info_list *l)
+static int add_device(struct dfumgr_ctx *ctx, libusb_device *dev, libusb_device_handle *h,
+		      struct info_list *l)
 {
 	struct libusb_device_descriptor dd;
 	struct libusb_config_descriptor *cfg = NULL;
-	libusb_device_handle *h = NULL;
 	struct dfumgr_device_info base = {0};
 	int lrc, rc = 0;
 
@@ -343,21 +361,8 @@ static int add_device(struct dfumgr_ctx *ctx, libusb_device *dev, struct info_li
 	base.bcd_device = dd.bcdDevice;
 	base.bus = libusb_get_bus_number(dev);
 	base.address = libusb_get_device_address(dev);
-	/*
-	 * Strings need an open device (control transfers); opening needs write access to the
-	 * device node. Without it the VID:PID, path and descriptors are still known.
-	 */
-	lrc = libusb_open(dev, &h);
-	if (lrc < 0) {
-		dfumgr_log(ctx, DFUMGR_LOG_INFO,
-			   "USB device %s (%04x:%04x): cannot open it to read its strings: %s",
-			   base.path, dd.idVendor, dd.idProduct, libusb_strerror(lrc));
-		h = NULL;
-	}
-	read_string(h, dd.iManufacturer, base.manufacturer);
-	read_string(h, dd.iProduct, base.product);
-	read_string(h, dd.iSerialNumber, base.serial);
-
+	/* no strings here: they cost control transfers, and the monitor reads them once per
+	 * enumeration (usb_read_strings) */
 	for (int i = 0; i < cfg->bNumInterfaces; i++) {
 		struct dfumgr_device_info info = base;
 		bool dfu = false;
@@ -372,9 +377,89 @@ static int add_device(struct dfumgr_ctx *ctx, libusb_device *dev, struct info_li
 			goto out;
 	}
 out:
+	libusb_free_config_descriptor(cfg);
+	return rc;
+}
+
+/* The device of one enumeration (bus, address, path, ids), or NULL when it left. */
+static libusb_device *find_enumeration(libusb_device **devs, ssize_t n,
+				       const struct dfumgr_device_info *info)
+{
+	for (ssize_t i = 0; i < n; i++) {
+		struct libusb_device_descriptor dd;
+		char path[DFUMGR_PATH_MAX];
+
+		if (libusb_get_bus_number(devs[i]) != info->bus ||
+		    libusb_get_device_address(devs[i]) != info->address ||
+		    libusb_get_device_descriptor(devs[i], &dd) < 0)
+			continue;
+		format_path(devs[i], path);
+		if (dd.idVendor == info->vid && dd.idProduct == info->pid &&
+		    !strcmp(path, info->path))
+			return devs[i];
+	}
+	return NULL;
+}
+
+static int usb_read_strings(void *priv, struct dfumgr_ctx *ctx, struct dfumgr_device_info *info)
+{
+	struct usb_backend *b = priv;
+	struct libusb_device_descriptor dd;
+	struct libusb_config_descriptor *cfg = NULL;
+	libusb_device_handle *h = NULL;
+	libusb_device **devs = NULL;
+	libusb_device *dev;
+	ssize_t n;
+	int lrc, rc = 0;
+
+	n = libusb_get_device_list(b->usb, &devs);
+	if (n < 0)
+		return usb_fail(ctx, (int)n, "list USB devices");
+	dev = find_enumeration(devs, n, info);
+	if (!dev || libusb_get_device_descriptor(dev, &dd) < 0) {
+		rc = dfumgr_fail(ctx, DFUMGR_E_DISCONNECTED, "%s left", info->path);
+		goto out;
+	}
+	/*
+	 * Strings need an open device (control transfers); opening needs write access to the
+	 * device node. Without it the VID:PID, path and descriptors are still known: listed
+	 * without strings, not tried again for this enumeration.
+	 */
+	lrc = libusb_open(dev, &h);
+	if (lrc < 0) {
+		dfumgr_log(ctx, DFUMGR_LOG_INFO,
+			   "USB device %s (%04x:%04x): cannot open it to read its strings: %s",
+			   info->path, dd.idVendor, dd.idProduct, libusb_strerror(lrc));
+		h = NULL;
+		rc = lrc == LIBUSB_ERROR_NO_DEVICE ? -DFUMGR_E_DISCONNECTED : 0;
+		goto out;
+	}
+	read_string(h, dd.iManufacturer, info->manufacturer);
+	read_string(h, dd.iProduct, info->product);
+	read_string(h, dd.iSerialNumber, info->serial);
+	lrc = libusb_get_active_config_descriptor(dev, &cfg);
+	if (lrc == LIBUSB_ERROR_NOT_FOUND && dd.bNumConfigurations > 0)
+		lrc = libusb_get_config_descriptor(dev, 0, &cfg);
+	if (lrc < 0)
+		goto out;
+	for (int i = 0; i < cfg->bNumInterfaces; i++) {
+		const struct libusb_interface *intf = &cfg->interface[i];
+
+		for (int a = 0; a < intf->num_altsetting; a++) {
+			const struct libusb_interface_descriptor *alt = &intf->altsetting[a];
+
+			if (alt->bInterfaceNumber != info->interface)
+				continue;
+			for (size_t k = 0; k < info->n_alts; k++)
+				if (info->alts[k].number == alt->bAlternateSetting)
+					read_string(h, alt->iInterface, info->alts[k].name);
+		}
+	}
+out:
 	if (h)
 		libusb_close(h);
 	libusb_free_config_descriptor(cfg);
+	libusb_free_device_list(devs, 1);
 	return rc;
 }
 
@@ -391,7 +476,7 @@ static int usb_list(void *priv, struct dfumgr_ctx *ctx, struct dfumgr_device_inf
 	if (n < 0)
 		return usb_fail(ctx, (int)n, "list USB devices");
 	for (ssize_t i = 0; i < n; i++) {
-		rc = add_device(ctx, devs[i], &l);
+		rc = add_device(ctx, devs[i], NULL, &l);
 		if (rc < 0)
 			goto out;
 	}
@@ -535,19 +620,7 @@ static int usb_open(void *priv, struct dfumgr_ctx *ctx, const struct dfumgr_devi
 	 * Bus and address name one enumeration of one device: a board that re-enumerated since the
 	 * list has a new address, and must be listed again rather than guessed at.
 	 */
-	for (ssize_t i = 0; i < n && !dev; i++) {
-		struct libusb_device_descriptor dd;
-		char path[DFUMGR_PATH_MAX];
-
-		if (libusb_get_bus_number(devs[i]) != info->bus ||
-		    libusb_get_device_address(devs[i]) != info->address ||
-		    libusb_get_device_descriptor(devs[i], &dd) < 0)
-			continue;
-		format_path(devs[i], path);
-		if (dd.idVendor == info->vid && dd.idProduct == info->pid &&
-		    !strcmp(path, info->path))
-			dev = devs[i];
-	}
+	dev = find_enumeration(devs, n, info);
 	if (!dev) {
 		rc = dfumgr_fail(ctx, DFUMGR_E_DISCONNECTED,
 				 "the device left bus %u address %u (unplugged or re-enumerated)",
@@ -615,43 +688,55 @@ static int LIBUSB_CALL on_hotplug(libusb_context *usb, libusb_device *dev,
 	(void)usb;
 	(void)dev;
 	(void)event;
-	b->event = 1;
+	atomic_fetch_add(&b->events, 1);
 	return 0; /* stay registered */
 }
 
-static int usb_wait_event(void *priv, unsigned timeout_ms)
+/* Delivers pending hotplug events without blocking; thread-safe (libusb locks). */
+static uint64_t usb_events(void *priv)
+{
+	struct usb_backend *b = priv;
+	struct timeval zero = {0, 0};
+
+	if (b->has_hotplug)
+		(void)libusb_handle_events_timeout_completed(b->usb, &zero, NULL);
+	return atomic_load(&b->events);
+}
+
+static int usb_wait_event(void *priv, unsigned timeout_ms, const struct dfumgr_cancel *c)
 {
 	struct usb_backend *b = priv;
 	uint64_t deadline = usb_now_us(b) + (uint64_t)timeout_ms * 1000;
+	uint64_t seen = atomic_load(&b->events);
 
 	/* without hotplug nothing tells us: once the time has passed, anything may have changed */
-	if (!b->has_hotplug) {
-		usb_sleep_us(b, (uint64_t)timeout_ms * 1000);
-		return 0;
-	}
+	if (!b->has_hotplug)
+		return usb_sleep_us(b, (uint64_t)timeout_ms * 1000, c);
 	/*
-	 * Events that came in since the last wait (while the caller was listing) are delivered by
-	 * the first call here and end the wait at once: the caller lists again, no event is lost.
+	 * Any number of threads may wait here at once: libusb lets one of them handle events and
+	 * the others wait for it; each looks at the shared counter and its own token at least
+	 * every EVENT_SLICE_US.
 	 */
 	for (;;) {
-		uint64_t now = usb_now_us(b);
+		uint64_t now = usb_now_us(b), slice;
 		struct timeval tv;
 		int lrc;
 
-		if (b->event) {
-			b->event = 0;
+		if (atomic_load(&b->events) != seen)
 			return 0;
-		}
+		if (dfumgr_cancel_is_set(c))
+			return -DFUMGR_E_CANCELLED;
 		if (now >= deadline)
 			return -DFUMGR_E_TIMEOUT;
-		tv.tv_sec = (time_t)((deadline - now) / 1000000u);
-		tv.tv_usec = (suseconds_t)((deadline - now) % 1000000u);
-		lrc = libusb_handle_events_timeout_completed(b->usb, &tv, &b->event);
+		slice = deadline - now < EVENT_SLICE_US ? deadline - now : EVENT_SLICE_US;
+		tv.tv_sec = 0;
+		tv.tv_usec = (suseconds_t)slice;
+		lrc = libusb_handle_events_timeout_completed(b->usb, &tv, NULL);
 		if (lrc < 0 && lrc != LIBUSB_ERROR_INTERRUPTED) {
-			/* no context to report to; waiting out the time keeps the caller's loop
+			/* no context to report to; waiting out the slice keeps the caller's loop
 			 * from spinning, and it lists again either way */
-			usb_sleep_us(b, deadline - now < 100000 ? deadline - now : 100000);
-			return 0;
+			if (usb_sleep_us(b, slice, c) < 0)
+				return -DFUMGR_E_CANCELLED;
 		}
 	}
 }
@@ -675,7 +760,9 @@ static void usb_backend_free(void *priv)
 static const struct dfumgr_backend_ops usb_backend_ops = {
     .name = "usb",
     .list = usb_list,
+    .read_strings = usb_read_strings,
     .open = usb_open,
+    .events = usb_events,
     .wait_event = usb_wait_event,
     .sleep_us = usb_sleep_us,
     .now_us = usb_now_us,

@@ -1,18 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 /* The paired update engine: the flow of ARCHITECTURE §1, all of it here, none in the CLI. */
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "internal.h"
 #include "dev_internal.h"
+#include "dfumgr/board.h"
 #include "dfumgr/shim.h"
 #include "dfumgr/shim_info.h"
 #include "dfumgr/update.h"
 #include "dfumgr/wire.h"
 
 #define DEFAULT_RETRIES           2
-#define DEFAULT_REENUM_TIMEOUT_MS 30000
+#define DEFAULT_REENUM_TIMEOUT_MS DFUMGR_REENUMERATE_TIMEOUT_MS
+/* After a cancellation: what the board may still be told (ABORT, REBOOT) within this time. */
+#define RECOVER_AFTER_CANCEL_US 600000
+/* A COMMIT already sent is waited for, even when cancelled, at most this long. */
+#define COMMIT_GRACE_US (10ull * 1000 * 1000)
 
 DFUMGR_EXPORT const char *dfumgr_verify_method_name(enum dfumgr_verify_method m)
 {
@@ -26,11 +32,23 @@ DFUMGR_EXPORT const char *dfumgr_verify_method_name(enum dfumgr_verify_method m)
 	}
 }
 
-DFUMGR_EXPORT const char *dfumgr_update_phase_name(enum dfumgr_update_phase p)
+DFUMGR_EXPORT const char *dfumgr_phase_name(enum dfumgr_phase p)
 {
-	static const char *const names[] = {"preflight", "detach", "download", "verify",
-					    "commit",    "reboot", "check",    "done"};
-	return p < ARRAY_SIZE(names) ? names[p] : "?";
+	static const char *const names[] = {"preflight", "detach", "download", "verify", "commit",
+					    "reboot",    "check",  "done",     "upload"};
+	return (unsigned)p < ARRAY_SIZE(names) ? names[p] : "unknown";
+}
+
+DFUMGR_EXPORT const char *dfumgr_update_phase_name(enum dfumgr_phase p)
+{
+	return dfumgr_phase_name(p);
+}
+
+DFUMGR_EXPORT const char *dfumgr_outcome_name(enum dfumgr_outcome o)
+{
+	static const char *const names[] = {"unknown", "untouched", "old pair running",
+					    "new pair running", "needs recovery"};
+	return (unsigned)o < ARRAY_SIZE(names) ? names[o] : "unknown";
 }
 
 struct run {
@@ -41,14 +59,18 @@ struct run {
 	const struct dfumgr_manifest *m;
 	const struct dfumgr_image *img[2];
 	struct dfumgr_dev *dev;
+	struct dfumgr_board_id id; /* the board, followed across re-enumeration */
 	uint64_t phase_start;
+	uint64_t deadline_us; /* 0: none */
 	int alt[2];
 	unsigned timeout_ms;
+	bool wrote; /* a DNLOAD reached the board */
 	struct dfumgr_shim_info info; /* GET_INFO at preflight (valid when r->shim) */
 	char shim_refusal[256];       /* why a board that answered GET_INFO is no shim for us */
-	/* what o and r point to when the caller gives no options or wants no report */
-	struct dfumgr_update_opts default_opts;
-	struct dfumgr_update_report local_report;
+	/* the caller's versioned structs, copied in full; the report goes back at the end */
+	struct dfumgr_update_opts opts;
+	struct dfumgr_update_report report;
+	struct dfumgr_update_report *caller_report;
 };
 
 static uint64_t now(struct run *x)
@@ -65,17 +87,35 @@ static void enter(struct run *x, enum dfumgr_update_phase p)
 	x->r->phase = p;
 }
 
-static void progress(struct run *x, const char *phase, uint64_t done, uint64_t total)
+static void progress(struct run *x, enum dfumgr_phase phase, int image, uint64_t done,
+		     uint64_t total)
 {
+	struct dfumgr_progress ev = {sizeof(ev), phase, image, done, total};
+
 	if (x->o->progress)
-		x->o->progress(x->o->user, phase, done, total);
+		x->o->progress(x->o->user, &ev);
 }
 
-static void set_state(struct run *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_state(struct run *x, const char *fmt, ...)
+/* The wait for a re-enumeration: the option's, cut to the update's deadline. */
+static unsigned wait_ms(struct run *x)
+{
+	uint64_t t = now(x);
+
+	if (!x->deadline_us)
+		return x->timeout_ms;
+	if (t >= x->deadline_us)
+		return 0;
+	return (x->deadline_us - t) / 1000 < x->timeout_ms ? (unsigned)((x->deadline_us - t) / 1000)
+							   : x->timeout_ms;
+}
+
+static void set_state(struct run *x, enum dfumgr_outcome outcome, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_state(struct run *x, enum dfumgr_outcome outcome, const char *fmt, ...)
 {
 	va_list ap;
 
+	x->r->outcome = outcome;
 	va_start(ap, fmt);
 	vsnprintf(x->r->board_state, sizeof(x->r->board_state), fmt, ap);
 	va_end(ap);
@@ -113,8 +153,13 @@ static int version_cmp(const struct dfumgr_shim_info *info, const struct dfumgr_
 
 static int open_info(struct run *x, const struct dfumgr_device_info *info)
 {
+	int rc;
+
 	x->dev = dfumgr_dev_close(x->dev);
-	return dfumgr_dev_open_info(x->ctx, x->be, info, &x->dev);
+	rc = dfumgr_dev_open_info(x->ctx, x->be, info, &x->dev);
+	if (rc == 0)
+		dfumgr_dev_set_limits(x->dev, x->o->cancel, x->deadline_us);
+	return rc;
 }
 
 /* Finds the one board to update; opens it. */
@@ -147,14 +192,17 @@ static int find_board(struct run *x, struct dfumgr_device_info *ret)
 				 mt.serial ? mt.serial : "", mt.path ? " at " : "",
 				 mt.path ? mt.path : "");
 	} else if (n > 1) {
-		rc = dfumgr_fail(x->ctx, DFUMGR_E_INVAL,
-				 "%zu boards %04x:%04x are connected: choose one with --serial or "
-				 "--path (e.g. --serial %s)",
-				 n, mt.vid, mt.pid, list[0].serial);
+		rc = dfumgr_fail(x->ctx, DFUMGR_E_AMBIGUOUS,
+				 "%zu boards %04x:%04x match: choose one with --serial or --path "
+				 "(e.g. --path %s)",
+				 n, mt.vid, mt.pid, list[0].path);
 	} else {
 		*ret = list[0];
+		dfumgr_board_id_from_info(&list[0], &x->id);
 		snprintf(x->r->serial, sizeof(x->r->serial), "%s", list[0].serial);
 		snprintf(x->r->path, sizeof(x->r->path), "%s", list[0].path);
+		x->r->vid = list[0].vid;
+		x->r->pid = list[0].pid;
 		rc = open_info(x, &list[0]);
 	}
 	free(list);
@@ -167,7 +215,7 @@ static int wait_mode(struct run *x, bool dfu_mode)
 	int rc;
 
 	x->dev = dfumgr_dev_close(x->dev);
-	rc = dfumgr_device_wait(x->ctx, x->be, x->r->serial, NULL, dfu_mode, x->timeout_ms, &info);
+	rc = dfumgr_board_wait(x->ctx, x->be, &x->id, dfu_mode, wait_ms(x), x->o->cancel, &info);
 	if (rc < 0)
 		return rc;
 	snprintf(x->r->path, sizeof(x->r->path), "%s", info.path);
@@ -267,6 +315,20 @@ static int preflight(struct run *x, struct dfumgr_device_info *info)
 			    i, mi->file, mi->size, x->r->serial, bi->max_image, bi->slot_size);
 		if (!bi->primary_valid)
 			continue;
+		/*
+		 * MCUboot's hardware downgrade prevention: an image with a lower security counter
+		 * than the running one never boots; the bundle is refused before anything is
+		 * written, unless a downgrade is asked for.
+		 */
+		if (bi->has_sec_cnt && !x->o->allow_downgrade &&
+		    (!x->img[i]->has_sec_cnt || x->img[i]->sec_cnt < bi->sec_cnt))
+			return dfumgr_fail(x->ctx, DFUMGR_E_DOWNGRADE,
+					   "board %s runs image %d with security counter %" PRIu32
+					   "; the bundle's image %d (%s) has %s%" PRIu32
+					   ", lower (use --allow-downgrade to install it anyway)",
+					   x->r->serial, i, bi->sec_cnt, i, mi->file,
+					   x->img[i]->has_sec_cnt ? "" : "none: ",
+					   x->img[i]->has_sec_cnt ? x->img[i]->sec_cnt : 0);
 		if (cmp < 0 && !x->o->allow_downgrade) {
 			fmt_version(&mi->version, a);
 			fmt_version(&bi->running, b);
@@ -287,11 +349,9 @@ static int preflight(struct run *x, struct dfumgr_device_info *info)
 static int verify_image(struct run *x, int i, bool *ret_ok)
 {
 	const struct dfumgr_manifest_image *mi = dfumgr_manifest_image(x->m, (unsigned)i);
-	char phase[48];
 	int rc;
 
-	snprintf(phase, sizeof(phase), "verify image-%d", i);
-	progress(x, phase, 0, mi->size);
+	progress(x, DFUMGR_PHASE_VERIFY, i, 0, mi->size);
 	if (x->r->verify == DFUMGR_VERIFY_DEVICE_DIGEST) {
 		uint8_t d[DFUMGR_SHA256_SIZE];
 
@@ -300,11 +360,13 @@ static int verify_image(struct run *x, int i, bool *ret_ok)
 			return rc;
 		*ret_ok = dfumgr_memeq_ct(d, mi->sha256, sizeof(d));
 	} else if (x->r->verify == DFUMGR_VERIFY_UPLOAD) {
-		struct dfumgr_transfer_opts t = {.transfer_size = x->o->transfer_size,
-						 .phase = phase};
+		struct dfumgr_transfer_opts t = DFUMGR_TRANSFER_OPTS_INIT;
 		uint8_t *back = NULL;
 		size_t n = 0;
 
+		t.transfer_size = x->o->transfer_size;
+		t.phase = DFUMGR_PHASE_VERIFY;
+		t.image = i;
 		rc = dfumgr_dfu_upload(x->dev, (uint8_t)x->alt[i], mi->size, &back, &n, &t);
 		if (rc < 0)
 			return rc;
@@ -313,7 +375,7 @@ static int verify_image(struct run *x, int i, bool *ret_ok)
 	} else {
 		*ret_ok = true;
 	}
-	progress(x, phase, mi->size, mi->size);
+	progress(x, DFUMGR_PHASE_VERIFY, i, mi->size, mi->size);
 	return 0;
 }
 
@@ -322,22 +384,20 @@ static int download_verified(struct run *x, int i)
 {
 	const struct dfumgr_image *img = x->img[i];
 	unsigned retries = x->o->retries ? x->o->retries : DEFAULT_RETRIES;
-	char phase[48];
 	int rc;
 
-	snprintf(phase, sizeof(phase), "download image-%d", i);
 	for (unsigned attempt = 0;; attempt++) {
-		struct dfumgr_transfer_opts t = {
-		    .progress = x->o->progress,
-		    .user = x->o->user,
-		    .cancel = x->o->cancel,
-		    .transfer_size = x->o->transfer_size,
-		    .phase = phase,
-		};
+		struct dfumgr_transfer_opts t = DFUMGR_TRANSFER_OPTS_INIT;
 		bool ok = false;
 
+		t.progress = x->o->progress;
+		t.user = x->o->user;
+		t.transfer_size = x->o->transfer_size;
+		t.phase = DFUMGR_PHASE_DOWNLOAD;
+		t.image = i;
 		enter(x, DFUMGR_PHASE_DOWNLOAD);
 		x->r->downloads[i]++;
+		x->wrote = true;
 		rc = dfumgr_dfu_download(x->dev, (uint8_t)x->alt[i], img->buf, img->size, &t);
 		if (rc < 0)
 			return dfumgr_fail_prefix(x->ctx, rc, "image %d to board %s", i,
@@ -402,12 +462,25 @@ static int commit(struct run *x)
 		memcpy(sha[i], mi->sha256, DFUMGR_SHA256_SIZE);
 	}
 	for (unsigned attempt = 0;; attempt++) {
+		uint64_t grace = now(x) + COMMIT_GRACE_US;
+
+		rc = dfumgr_dev_check(x->dev, "commit");
+		if (rc < 0)
+			return rc;
 		enter(x, DFUMGR_PHASE_COMMIT);
-		progress(x, "commit", 0, 1);
+		progress(x, DFUMGR_PHASE_COMMIT, -1, 0, 1);
+		/*
+		 * Once COMMIT is sent, the board marks both images or neither; its verdict is
+		 * waited for even when cancelled, so that the outcome is known, never "mid-commit".
+		 */
+		dfumgr_dev_set_limits(x->dev, NULL,
+				      x->deadline_us && x->deadline_us > grace ? x->deadline_us
+									       : grace);
 		rc = dfumgr_shim_commit(x->dev, len, (const uint8_t(*)[DFUMGR_SHA256_SIZE])sha,
 					x->o->permanent, &bad);
+		dfumgr_dev_set_limits(x->dev, x->o->cancel, x->deadline_us);
 		if (rc == 0) {
-			progress(x, "commit", 1, 1);
+			progress(x, DFUMGR_PHASE_COMMIT, -1, 1, 1);
 			return 0;
 		}
 		/* the device re-read a slot and found other bytes: write that image again */
@@ -427,31 +500,23 @@ static int commit(struct run *x)
  */
 static int plain_restart(struct run *x)
 {
-	struct dfumgr_device_info *list = NULL, info;
-	struct dfumgr_match m = {.serial = x->r->serial};
-	size_t n = 0;
+	struct dfumgr_device_info info;
 	int rc;
 
-	rc = x->dev->ops->reset(x->dev->t, x->ctx);
-	x->dev = dfumgr_dev_close(x->dev);
+	rc = dfumgr_board_reset_to_runtime(x->ctx, x->dev, x->o->cancel, wait_ms(x), &info);
+	x->dev = NULL; /* closed by the call */
 	if (rc < 0)
 		return rc;
-	rc = dfumgr_device_wait(NULL, x->be, x->r->serial, NULL, false, x->timeout_ms / 10, &info);
-	if (rc == 0) {
-		snprintf(x->r->path, sizeof(x->r->path), "%s", info.path);
-		set_state(x, "restarted in runtime mode (a plain DFU device: it cannot report "
-			     "versions)");
+	snprintf(x->r->path, sizeof(x->r->path), "%s", info.path);
+	if (!info.dfu_mode) {
+		set_state(x, DFUMGR_OUTCOME_NEW_PAIR,
+			  "restarted in runtime mode (a plain DFU device: it cannot report "
+			  "versions)");
 		return open_info(x, &info);
 	}
-	rc = dfumgr_device_list(x->ctx, x->be, &m, &list, &n);
-	free(list);
-	if (rc < 0)
-		return rc;
-	if (n == 0)
-		return dfumgr_fail(x->ctx, DFUMGR_E_TIMEOUT,
-				   "board %s did not come back after the USB reset", x->r->serial);
-	set_state(x, "image written and verified; the board stayed in DFU mode after the USB "
-		     "reset and runs the new image at its next restart");
+	set_state(x, DFUMGR_OUTCOME_NEW_PAIR,
+		  "image written and verified; the board stayed in DFU mode after the USB reset "
+		  "and runs the new image at its next restart");
 	return 0;
 }
 
@@ -482,96 +547,141 @@ static int check_after(struct run *x)
 }
 
 /*
- * After a failure before the commit: the primary images are untouched. Get the board back to
- * them if it can be reached: a board in DFU mode (also one that came back after a cable pull)
- * is rebooted; one that lost power boots them by itself.
+ * Finds the board again after it went away, in whichever mode, without touching the error.
+ * Bounded by limit_us; cancel is not consulted (the caller decided that this is quick).
+ */
+static bool find_again(struct run *x, uint64_t limit_us, struct dfumgr_device_info *ret)
+{
+	struct dfumgr_device_info *list = NULL;
+	uint64_t until = now(x) + limit_us;
+	size_t n = 0;
+
+	for (;;) {
+		bool found = false;
+
+		if (dfumgr_device_list(NULL, x->be, NULL, &list, &n) == 0) {
+			for (size_t i = 0; i < n && !found; i++) {
+				if (dfumgr_board_id_match(&x->id, &list[i])) {
+					*ret = list[i];
+					found = true;
+				}
+			}
+			free(list);
+			list = NULL;
+		}
+		if (found)
+			return true;
+		if (now(x) >= until)
+			return false;
+		dfumgr_backend_wait_change(x->be, 100, NULL);
+	}
+}
+
+/*
+ * After a failure: say what the board runs, as data and in words, and get it back to its old
+ * pair when nothing was committed (the primary images are untouched then): a board in DFU mode
+ * (also one that came back after a cable pull) is rebooted; one that lost power boots them by
+ * itself. After a cancellation only what takes well under a second is done.
  */
 static void recover(struct run *x, int rc)
 {
 	struct dfumgr_device_info info;
 	bool gone = rc == -DFUMGR_E_DISCONNECTED || rc == -DFUMGR_E_TIMEOUT;
+	bool cancelled = rc == -DFUMGR_E_CANCELLED || dfumgr_cancel_is_set(x->o->cancel);
+	uint64_t limit = cancelled ? RECOVER_AFTER_CANCEL_US : 5000000;
+	enum dfumgr_outcome nothing = x->wrote ? DFUMGR_OUTCOME_OLD_PAIR : DFUMGR_OUTCOME_UNTOUCHED;
 
+	x->r->cancelled = cancelled;
 	if (x->r->committed) {
-		set_state(x, "the new pair was committed; the board did not come back as expected");
+		if (x->r->outcome == DFUMGR_OUTCOME_UNKNOWN && !x->r->board_state[0])
+			set_state(x, DFUMGR_OUTCOME_NEEDS_RECOVERY,
+				  "the new pair was committed; the board did not come back as "
+				  "expected (check it with dfu-mgr list / verify)");
 		return;
 	}
 	if (x->r->phase == DFUMGR_PHASE_PREFLIGHT) {
-		set_state(x, "untouched");
+		set_state(x, DFUMGR_OUTCOME_UNTOUCHED, "untouched");
 		return;
 	}
-	if (gone) {
-		/* wait for it to re-enumerate, in whichever mode, without touching the error */
-		struct dfumgr_ctx *saved = x->ctx;
-		struct dfumgr_device_info *list = NULL;
-		uint64_t until = now(x) + 5000000;
-		size_t n = 0;
-		bool found = false;
-
+	if (x->dev)
+		dfumgr_dev_set_limits(x->dev, NULL, now(x) + limit);
+	if (gone || !x->dev) {
 		x->dev = dfumgr_dev_close(x->dev);
-		while (!found && now(x) < until) {
-			struct dfumgr_match m = {.serial = x->r->serial};
-
-			x->be->ops->wait_event(x->be->priv, 100);
-			if (dfumgr_device_list(NULL, x->be, &m, &list, &n) == 0 && n) {
-				info = list[0];
-				found = true;
-			}
-			free(list);
-			list = NULL;
-		}
-		x->ctx = saved;
-		if (!found) {
-			set_state(x, "nothing committed: its running images are untouched; it did "
-				     "not come back within 5 s (power-cycle it)");
+		if (!find_again(x, cancelled ? limit / 2 : limit, &info)) {
+			set_state(x, DFUMGR_OUTCOME_UNKNOWN,
+				  "nothing committed: its running images are untouched; it did "
+				  "not come back within %.1f s (power-cycle it)",
+				  (double)(cancelled ? limit / 2 : limit) / 1e6);
 			return;
 		}
 		if (!info.dfu_mode) {
-			set_state(x,
+			set_state(x, nothing,
 				  "nothing committed; it restarted and runs its previous images");
 			return;
 		}
 		if (dfumgr_dev_open_info(NULL, x->be, &info, &x->dev) < 0) {
-			set_state(x,
+			set_state(x, nothing,
 				  "nothing committed: its running images are untouched; it is in "
 				  "DFU mode until reset");
 			return;
 		}
-		x->dev->ctx = NULL; /* keep the original error */
+		dfumgr_dev_set_limits(x->dev, NULL, now(x) + limit);
 	}
-	if (x->dev && x->r->shim && dfumgr_dev_info(x->dev)->dfu_mode) {
-		struct dfumgr_ctx *keep = x->dev->ctx;
-
-		x->dev->ctx = NULL;
-		if (dfumgr_shim_reboot(x->dev) == 0) {
-			x->dev->ctx = keep;
+	x->dev->ctx = NULL; /* keep the original error */
+	if (dfumgr_dev_info(x->dev)->dfu_mode) {
+		if (x->r->shim && dfumgr_shim_reboot(x->dev) == 0) {
 			x->dev = dfumgr_dev_close(x->dev);
-			set_state(x, "nothing committed; rebooted into its previous images");
+			set_state(x, nothing, "nothing committed; rebooted into its previous images");
 			return;
 		}
-		x->dev->ctx = keep;
+		if (!x->r->shim) {
+			/* DFU_ABORT left it idle; a plain device keeps DFU mode until reset */
+			set_state(x, nothing,
+				  "nothing committed; a plain DFU device: it stays in DFU mode "
+				  "until it is reset (dfu-mgr reboot) and then runs what its slots "
+				  "hold");
+			return;
+		}
+	} else {
+		set_state(x, DFUMGR_OUTCOME_UNTOUCHED,
+			  "nothing written; it runs its application as before");
+		return;
 	}
-	set_state(x, "nothing committed: its running images are untouched; it may still be in "
-		     "DFU mode until it is reset or power-cycled");
+	set_state(x, nothing,
+		  "nothing committed: its running images are untouched; it may still be in "
+		  "DFU mode until it is reset or power-cycled");
 }
 
 static int setup(struct run *x, struct dfumgr_ctx *ctx, struct dfumgr_backend *be,
 		 const struct dfumgr_bundle *bundle, const struct dfumgr_update_opts *o,
 		 struct dfumgr_update_report *r)
 {
+	int rc;
+
 	memset(x, 0, sizeof(*x));
-	if (!o)
-		o = &x->default_opts;
-	if (!r)
-		r = &x->local_report;
-	memset(r, 0, sizeof(*r));
 	x->ctx = ctx;
 	x->be = be;
-	x->o = o;
-	x->r = r;
+	x->o = &x->opts;
+	x->r = &x->report;
+	x->r->size = sizeof(x->report);
+	if (r && r->size < offsetof(struct dfumgr_update_report, board_state))
+		return dfumgr_fail(ctx, DFUMGR_E_INVAL,
+				   "dfumgr_update_report: size field %zu (set it to sizeof(struct "
+				   "dfumgr_update_report))",
+				   r->size);
+	x->caller_report = r;
+	rc = dfumgr_sized_copy(ctx, &x->opts, sizeof(x->opts), o,
+			       offsetof(struct dfumgr_update_opts, cancel) +
+				   sizeof(const struct dfumgr_cancel *),
+			       "dfumgr_update_opts");
+	if (rc < 0)
+		return rc;
 	x->m = dfumgr_bundle_manifest(bundle);
 	x->timeout_ms =
-	    o->reenumerate_timeout_ms ? o->reenumerate_timeout_ms : DEFAULT_REENUM_TIMEOUT_MS;
+	    o && o->reenumerate_timeout_ms ? o->reenumerate_timeout_ms : DEFAULT_REENUM_TIMEOUT_MS;
 	x->phase_start = now(x);
+	if (x->opts.timeout_ms)
+		x->deadline_us = x->phase_start + (uint64_t)x->opts.timeout_ms * 1000;
 	if (x->m->n_images != 2 || !dfumgr_manifest_image(x->m, 0) ||
 	    !dfumgr_manifest_image(x->m, 1))
 		return dfumgr_fail(ctx, DFUMGR_E_FORMAT,
@@ -582,6 +692,45 @@ static int setup(struct run *x, struct dfumgr_ctx *ctx, struct dfumgr_backend *b
 			return dfumgr_fail(ctx, DFUMGR_E_INVAL, "bundle image %d missing", i);
 	}
 	return 0;
+}
+
+/* The report back into the caller's struct, as much of it as the caller's version has. */
+static void finish_report(struct run *x)
+{
+	size_t n;
+
+	if (!x->caller_report)
+		return;
+	n = x->caller_report->size < sizeof(x->report) ? x->caller_report->size
+						       : sizeof(x->report);
+	x->report.size = n;
+	memcpy(x->caller_report, &x->report, n);
+}
+
+static int reboot_new_pair(struct run *x)
+{
+	int rc;
+
+	enter(x, DFUMGR_PHASE_REBOOT);
+	progress(x, DFUMGR_PHASE_REBOOT, -1, 0, 1);
+	if (!x->r->shim)
+		return plain_restart(x);
+	/* a COMMIT waited for despite a cancel: the reboot is one request, its wait is not */
+	dfumgr_dev_set_limits(x->dev, NULL, x->deadline_us);
+	rc = dfumgr_shim_reboot(x->dev);
+	if (rc == 0 && dfumgr_cancel_is_set(x->o->cancel)) {
+		x->dev = dfumgr_dev_close(x->dev);
+		set_state(x, DFUMGR_OUTCOME_UNKNOWN,
+			  "the new pair was committed and the board rebooted into it; cancelled "
+			  "before it was seen running (check with dfu-mgr verify)");
+		return dfumgr_fail(x->ctx, DFUMGR_E_CANCELLED,
+				   "cancelled after the commit (the board was rebooted)");
+	}
+	if (rc == 0)
+		rc = wait_mode(x, false);
+	if (rc == 0)
+		progress(x, DFUMGR_PHASE_REBOOT, -1, 1, 1);
+	return rc;
 }
 
 DFUMGR_EXPORT int dfumgr_update(struct dfumgr_ctx *ctx, struct dfumgr_backend *be,
@@ -618,16 +767,23 @@ DFUMGR_EXPORT int dfumgr_update(struct dfumgr_ctx *ctx, struct dfumgr_backend *b
 		goto fail;
 	}
 	if (!info.dfu_mode) {
+		struct dfumgr_board_opts bo = DFUMGR_BOARD_OPTS_INIT;
+		struct dfumgr_dev *dfu = NULL;
+
 		enter(&x, DFUMGR_PHASE_DETACH);
-		progress(&x, "detach", 0, 1);
-		rc = dfumgr_dfu_detach(x.dev);
-		if (rc == 0)
-			rc = wait_mode(&x, true);
+		bo.timeout_ms = wait_ms(&x);
+		bo.cancel = x.o->cancel;
+		bo.progress = x.o->progress;
+		bo.user = x.o->user;
+		rc = dfumgr_board_enter_dfu_dev(x.dev, &bo, &dfu);
+		x.dev = NULL;
 		if (rc < 0) {
 			dfumgr_fail_prefix(ctx, rc, "switching board %s to DFU mode", x.r->serial);
 			goto fail;
 		}
-		progress(&x, "detach", 1, 1);
+		x.dev = dfu;
+		dfumgr_dev_set_limits(x.dev, x.o->cancel, x.deadline_us);
+		snprintf(x.r->path, sizeof(x.r->path), "%s", dfumgr_dev_info(x.dev)->path);
 	}
 	for (int i = 0; i < 2; i++) {
 		rc = find_alt(&x, i);
@@ -652,34 +808,34 @@ DFUMGR_EXPORT int dfumgr_update(struct dfumgr_ctx *ctx, struct dfumgr_backend *b
 			goto fail;
 	}
 	x.r->committed = true;
-	enter(&x, DFUMGR_PHASE_REBOOT);
-	progress(&x, "reboot", 0, 1);
-	if (x.r->shim) {
-		rc = dfumgr_shim_reboot(x.dev);
-		if (rc == 0)
-			rc = wait_mode(&x, false);
-	} else {
-		rc = plain_restart(&x);
-	}
+	set_state(&x, DFUMGR_OUTCOME_NEEDS_RECOVERY,
+		  "the new pair is committed; MCUboot installs it at the next reset");
+	rc = reboot_new_pair(&x);
 	if (rc < 0) {
-		dfumgr_fail_prefix(ctx, rc, "rebooting board %s", x.r->serial);
+		if (rc != -DFUMGR_E_CANCELLED)
+			dfumgr_fail_prefix(ctx, rc, "rebooting board %s", x.r->serial);
 		goto fail;
 	}
-	progress(&x, "reboot", 1, 1);
 	enter(&x, DFUMGR_PHASE_CHECK);
 	rc = check_after(&x);
-	if (rc < 0)
+	if (rc < 0) {
+		set_state(&x, DFUMGR_OUTCOME_NEEDS_RECOVERY,
+			  "the new pair was committed but the board runs something else");
 		goto fail;
+	}
 	enter(&x, DFUMGR_PHASE_DONE);
 	if (x.r->shim)
-		set_state(&x, "running the new pair");
+		set_state(&x, DFUMGR_OUTCOME_NEW_PAIR, "running the new pair");
 	x.r->total_us = now(&x) - t0;
 	dfumgr_dev_close(x.dev);
+	finish_report(&x);
 	return 0;
 fail:
-	x.r->total_us = now(&x) - t0;
 	recover(&x, rc);
+	x.r->total_us = now(&x) - t0;
+	x.r->phase_us[x.r->phase] += now(&x) - x.phase_start;
 	dfumgr_dev_close(x.dev);
+	finish_report(&x);
 	return rc;
 }
 
@@ -690,6 +846,7 @@ DFUMGR_EXPORT int dfumgr_verify_device(struct dfumgr_ctx *ctx, struct dfumgr_bac
 {
 	struct dfumgr_device_info info;
 	struct run x;
+	uint64_t t0;
 	int rc;
 
 	if (!be || !bundle)
@@ -697,6 +854,8 @@ DFUMGR_EXPORT int dfumgr_verify_device(struct dfumgr_ctx *ctx, struct dfumgr_bac
 	rc = setup(&x, ctx, be, bundle, opts, ret_report);
 	if (rc < 0)
 		return rc;
+	t0 = now(&x);
+	set_state(&x, DFUMGR_OUTCOME_UNTOUCHED, "untouched (verify writes nothing)");
 	rc = find_board(&x, &info);
 	if (rc < 0)
 		goto out;
@@ -718,12 +877,14 @@ DFUMGR_EXPORT int dfumgr_verify_device(struct dfumgr_ctx *ctx, struct dfumgr_bac
 		const struct dfumgr_manifest_image *mi = dfumgr_manifest_image(x.m, (unsigned)i);
 		uint8_t d[DFUMGR_SHA256_SIZE];
 
+		progress(&x, DFUMGR_PHASE_VERIFY, i, 0, mi->size);
 		rc = dfumgr_shim_digest_slot(x.dev, (uint8_t)i, true, mi->size, d);
 		if (rc < 0) {
 			dfumgr_fail_prefix(ctx, rc, "digest of image %d on board %s", i,
 					   x.r->serial);
 			goto out;
 		}
+		progress(&x, DFUMGR_PHASE_VERIFY, i, mi->size, mi->size);
 		if (!dfumgr_memeq_ct(d, mi->sha256, sizeof(d))) {
 			rc = dfumgr_fail(ctx, DFUMGR_E_MISMATCH,
 					 "board %s does not run the bundle's image %d (%s): its "
@@ -733,8 +894,11 @@ DFUMGR_EXPORT int dfumgr_verify_device(struct dfumgr_ctx *ctx, struct dfumgr_bac
 		}
 	}
 	enter(&x, DFUMGR_PHASE_DONE);
-	set_state(&x, "runs the bundle's pair");
+	set_state(&x, DFUMGR_OUTCOME_NEW_PAIR, "runs the bundle's pair");
 out:
+	x.r->cancelled = rc == -DFUMGR_E_CANCELLED;
+	x.r->total_us = now(&x) - t0;
 	dfumgr_dev_close(x.dev);
+	finish_report(&x);
 	return rc;
 }

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "loop_backend.h"
 #include "dfumgr/wire.h"
@@ -12,6 +13,39 @@ struct loop_handle {
 	unsigned i;
 	unsigned gen;
 };
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void lock(struct loop *l)
+{
+	pthread_mutex_lock(&l->lock);
+}
+
+static void unlock(struct loop *l)
+{
+	pthread_mutex_unlock(&l->lock);
+}
+
+static uint64_t clock_now(struct loop *l)
+{
+	if (l->real_clock)
+		l->now_us = mono_us();
+	return l->now_us;
+}
+
+static void plugged(struct loop *l, struct loop_board *lb)
+{
+	lb->present = true;
+	lb->plugs++;
+	lb->b.desc_len = 0; /* descriptors of the new mode */
+	l->events++;
+}
 
 static void boot(struct loop *l, struct loop_board *lb)
 {
@@ -30,6 +64,7 @@ static void boot(struct loop *l, struct loop_board *lb)
 		}
 		return;
 	}
+	lb->detach_armed = false;
 	if (lb->b.app == EMU_APP_CRASHED && lb->crash_boots < 3) {
 		/* the watchdog resets a faulting application: MCUboot runs again */
 		lb->crash_boots++;
@@ -39,11 +74,13 @@ static void boot(struct loop *l, struct loop_board *lb)
 		return;
 	}
 	lb->crash_boots = 0;
-	lb->present = true;
+	plugged(l, lb);
 }
 
 void loop_run_timers(struct loop *l)
 {
+	lock(l);
+	clock_now(l);
 	for (unsigned i = 0; i < l->n; i++) {
 		struct loop_board *lb = &l->boards[i];
 
@@ -53,34 +90,70 @@ void loop_run_timers(struct loop *l)
 			if (lb->boot_first)
 				boot(l, lb);
 			else
-				lb->present = true;
+				plugged(l, lb);
 		}
 	}
+	unlock(l);
 }
 
 void loop_advance(struct loop *l, uint64_t us)
 {
-	l->now_us += us;
+	lock(l);
+	if (!l->real_clock)
+		l->now_us += us;
+	unlock(l);
 	loop_run_timers(l);
 }
 
 static void unplug(struct loop *l, struct loop_board *lb, bool boot_first)
 {
+	if (lb->present)
+		l->events++;
 	lb->present = false;
 	lb->gen++;
-	lb->plug_at_us = l->now_us + (uint64_t)l->replug_ms * 1000 + 1;
+	lb->plug_at_us = clock_now(l) + (uint64_t)l->replug_ms * 1000 + 1;
 	lb->boot_first = boot_first;
+}
+
+void loop_set_dfu_mode(struct loop *l, unsigned i)
+{
+	lock(l);
+	emu_board_enter_dfu(&l->boards[i].b);
+	l->boards[i].b.desc_len = 0;
+	l->boards[i].gen++;
+	l->events++;
+	unlock(l);
+}
+
+void loop_unplug(struct loop *l, unsigned i)
+{
+	lock(l);
+	unplug(l, &l->boards[i], false);
+	l->boards[i].plug_at_us = 0;
+	unlock(l);
+}
+
+void loop_plug(struct loop *l, unsigned i)
+{
+	lock(l);
+	plugged(l, &l->boards[i]);
+	unlock(l);
 }
 
 struct loop *loop_new(unsigned n, bool real_timing)
 {
 	struct loop *l = calloc(1, sizeof(*l));
 	char tmpl[] = "/tmp/dfumgr-loop-XXXXXX";
+	pthread_mutexattr_t a;
 
 	if (!l || n > LOOP_BOARDS_MAX || !mkdtemp(tmpl)) {
 		free(l);
 		return NULL;
 	}
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&l->lock, &a);
+	pthread_mutexattr_destroy(&a);
 	snprintf(l->dir, sizeof(l->dir), "%s", tmpl);
 	l->n = n;
 	l->replug_ms = 200;
@@ -90,6 +163,7 @@ struct loop *loop_new(unsigned n, bool real_timing)
 
 		snprintf(serial, sizeof(serial), "LOOP-%04u", i + 1);
 		snprintf(dir, sizeof(dir), "%s/%s", l->dir, serial);
+		l->boards[i].port = i + 1;
 		if (emu_board_open(&l->boards[i].b, i, serial, dir, real_timing, NULL) < 0) {
 			loop_free(l);
 			return NULL;
@@ -110,25 +184,25 @@ void loop_free(struct loop *l)
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", l->dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "loop: could not remove %s\n", l->dir);
+	pthread_mutex_destroy(&l->lock);
 	free(l);
 }
 
 /* ---- backend ops ---- */
 
+/* What the host knows without asking the device: ids, path, address, descriptors. */
 static void fill_info(const struct loop_board *lb, struct dfumgr_device_info *d)
 {
 	bool dfu = lb->b.mode == EMU_MODE_DFU;
 
 	memset(d, 0, sizeof(*d));
-	d->vid = DFUMGR_USB_VID;
-	d->pid = DFUMGR_USB_PID;
+	d->vid = lb->vid ? lb->vid : DFUMGR_USB_VID;
+	d->pid = lb->pid ? lb->pid : DFUMGR_USB_PID;
 	d->bcd_device = DFUMGR_USB_BCD;
-	snprintf(d->serial, sizeof(d->serial), "%s", lb->b.serial);
-	snprintf(d->manufacturer, sizeof(d->manufacturer), "Nordic Semiconductor");
-	snprintf(d->product, sizeof(d->product), "nRF5340 XIP app (loop)");
-	snprintf(d->path, sizeof(d->path), "9-%u", lb->b.index + 1);
+	snprintf(d->path, sizeof(d->path), "9-%u", lb->port);
 	d->bus = 9;
-	d->address = (uint8_t)(lb->b.index + 2);
+	/* a new address at every enumeration, as a hub gives */
+	d->address = (uint8_t)(1 + (lb->b.index * 7 + lb->gen) % 127);
 	d->interface = 0;
 	d->dfu_mode = dfu;
 	d->has_func = true;
@@ -139,11 +213,11 @@ static void fill_info(const struct loop_board *lb, struct dfumgr_device_info *d)
 	d->func.dfu_version = DFU_VERSION_BCD;
 	if (dfu) {
 		d->n_alts = 2;
-		d->alts[0] = (struct dfumgr_alt){0, "image-0"};
-		d->alts[1] = (struct dfumgr_alt){1, "image-1"};
+		d->alts[0].number = 0;
+		d->alts[1].number = 1;
 	} else {
 		d->n_alts = 1;
-		d->alts[0] = (struct dfumgr_alt){0, "dfu-mgr runtime"};
+		d->alts[0].number = 0;
 	}
 }
 
@@ -157,18 +231,100 @@ static int op_list(void *p, struct dfumgr_ctx *ctx, struct dfumgr_device_info **
 	if (!list)
 		return -DFUMGR_E_NOMEM;
 	loop_run_timers(l);
+	lock(l);
 	for (unsigned i = 0; i < l->n; i++)
 		if (l->boards[i].present)
 			fill_info(&l->boards[i], &list[k++]);
+	unlock(l);
 	*ret = list;
 	*n = k;
 	return 0;
 }
 
-static int op_control(void *t, struct dfumgr_ctx *ctx, uint8_t type, uint8_t req, uint16_t value,
-		      uint16_t index, uint8_t *data, uint16_t length, unsigned timeout_ms)
+/* The board answering at this enumeration (path and address), or NULL. Under lock. */
+static struct loop_board *board_of(struct loop *l, const struct dfumgr_device_info *info)
 {
-	struct loop_handle *h = t;
+	for (unsigned i = 0; i < l->n; i++) {
+		struct dfumgr_device_info now;
+
+		if (!l->boards[i].present)
+			continue;
+		fill_info(&l->boards[i], &now);
+		if (!strcmp(now.path, info->path) && now.address == info->address)
+			return &l->boards[i];
+	}
+	return NULL;
+}
+
+static int get_desc(struct loop_board *lb, uint8_t type, uint8_t index, uint8_t *buf,
+		    uint16_t len)
+{
+	uint8_t setup[8] = {0x80, 6, index, type, 0, 0, (uint8_t)len, (uint8_t)(len >> 8)};
+
+	if (type == 3 && index) {
+		/* libusb_get_string_descriptor_ascii reads the language table first */
+		uint8_t langs[8] = {0x80, 6, 0, 3, 0, 0, 255, 0}, tmp[256];
+
+		if (emu_board_control(&lb->b, langs, tmp, 0) < 0)
+			return -1;
+		setup[4] = 0x09;
+		setup[5] = 0x04;
+	}
+	return emu_board_control(&lb->b, setup, buf, 0);
+}
+
+static void read_str(struct loop_board *lb, uint8_t index, char *out)
+{
+	uint8_t buf[256];
+	int n;
+
+	out[0] = '\0';
+	if (!index)
+		return;
+	n = get_desc(lb, 3, index, buf, 255);
+	if (n < 2)
+		return;
+	/* UTF-16LE to ASCII */
+	for (int i = 2, k = 0; i + 1 < n && k < DFUMGR_STRING_MAX - 1; i += 2, k++) {
+		out[k] = buf[i + 1] || buf[i] < 0x20 || buf[i] >= 0x7f ? '?' : (char)buf[i];
+		out[k + 1] = '\0';
+	}
+}
+
+static int op_read_strings(void *p, struct dfumgr_ctx *ctx, struct dfumgr_device_info *info)
+{
+	struct loop *l = p;
+	struct loop_board *lb;
+	uint8_t dd[18], cfg[512];
+	int n, rc = 0;
+
+	(void)ctx;
+	lock(l);
+	lb = board_of(l, info);
+	if (!lb || get_desc(lb, 1, 0, dd, sizeof(dd)) < 18) {
+		rc = -DFUMGR_E_DISCONNECTED;
+		goto out;
+	}
+	read_str(lb, dd[14], info->manufacturer);
+	read_str(lb, dd[15], info->product);
+	read_str(lb, dd[16], info->serial);
+	n = get_desc(lb, 2, 0, cfg, sizeof(cfg));
+	/* interface descriptors: (9, 4, bInterfaceNumber, bAlternateSetting, ..., iInterface) */
+	for (int off = 0; n > 0 && off + 1 < n && cfg[off] >= 2; off += cfg[off]) {
+		if (cfg[off + 1] != 4 || off + 9 > n)
+			continue;
+		for (size_t k = 0; k < info->n_alts; k++)
+			if (info->alts[k].number == cfg[off + 3])
+				read_str(lb, cfg[off + 8], info->alts[k].name);
+	}
+out:
+	unlock(l);
+	return rc;
+}
+
+static int control_locked(struct loop_handle *h, uint8_t type, uint8_t req, uint16_t value,
+			  uint16_t index, uint8_t *data, uint16_t length)
+{
 	struct loop *l = h->l;
 	struct loop_board *lb = &l->boards[h->i];
 	uint8_t setup[8] = {type,
@@ -183,9 +339,6 @@ static int op_control(void *t, struct dfumgr_ctx *ctx, uint8_t type, uint8_t req
 	bool early_gone;
 	int rc;
 
-	(void)timeout_ms;
-	(void)ctx;
-	loop_run_timers(l);
 	if (!lb->present || lb->gen != h->gen)
 		return -DFUMGR_E_DISCONNECTED;
 	if (lb->plain && (type & 0x60) == 0x40)
@@ -202,8 +355,23 @@ static int op_control(void *t, struct dfumgr_ctx *ctx, uint8_t type, uint8_t req
 				l->polls_late++;
 		}
 	}
+	if (lb->busy_forever && lb->b.mode == EMU_MODE_DFU && type == 0xa1 &&
+	    req == DFU_GETSTATUS && lb->b.dl_bytes[0] + lb->b.dl_bytes[1] > 0) {
+		/* a board that never finishes a block, and asks for 4.6 hours between polls */
+		uint8_t st[6] = {DFU_STATUS_OK, 0xff, 0xff, 0xff, DFU_STATE_DNBUSY, 0};
+
+		memcpy(data, st, length < 6 ? length : 6);
+		l->last_poll_ms = 0;
+		return length < 6 ? length : 6;
+	}
 	if (!(type & 0x80) && length)
 		memcpy(buf, data, length);
+	if (type == 0x21 && req == DFU_DETACH && lb->b.mode == EMU_MODE_RUNTIME &&
+	    lb->stays_on_detach) {
+		/* appDETACH: waits for the bus reset it announced it would not need */
+		lb->detach_armed = true;
+		return 0;
+	}
 	rc = emu_board_control(&lb->b, setup, buf, l->now_us);
 	early_gone = lb->b.action == EMU_ACT_DISCONNECT || emu_power_lost(&lb->b.power) ||
 		     (lb->b.action == EMU_ACT_POWER_CUT && lb->b.mode == EMU_MODE_DFU &&
@@ -242,6 +410,21 @@ static int op_control(void *t, struct dfumgr_ctx *ctx, uint8_t type, uint8_t req
 	return length;
 }
 
+static int op_control(void *t, struct dfumgr_ctx *ctx, uint8_t type, uint8_t req, uint16_t value,
+		      uint16_t index, uint8_t *data, uint16_t length, unsigned timeout_ms)
+{
+	struct loop_handle *h = t;
+	int rc;
+
+	(void)timeout_ms;
+	(void)ctx;
+	loop_run_timers(h->l);
+	lock(h->l);
+	rc = control_locked(h, type, req, value, index, data, length);
+	unlock(h->l);
+	return rc;
+}
+
 static int op_set_alt(void *t, struct dfumgr_ctx *ctx, uint8_t alt)
 {
 	int rc = op_control(t, ctx, 0x01, 11, alt, 0, NULL, 0, 1000);
@@ -255,8 +438,20 @@ static int op_reset(void *t, struct dfumgr_ctx *ctx)
 	struct loop_board *lb = &h->l->boards[h->i];
 
 	(void)ctx;
-	lb->b.mode = EMU_MODE_OFF;
-	unplug(h->l, lb, true);
+	lock(h->l);
+	if (lb->detach_armed) {
+		/* DFU 1.1 §5.1: a reset in appDETACH enters DFU mode */
+		lb->detach_armed = false;
+		emu_board_enter_dfu(&lb->b);
+		unplug(h->l, lb, false);
+	} else if (lb->b.mode == EMU_MODE_DFU && lb->reset_keeps_mode) {
+		dfu_dev_bus_reset(&lb->b.dev);
+		unplug(h->l, lb, false);
+	} else {
+		lb->b.mode = EMU_MODE_OFF;
+		unplug(h->l, lb, true);
+	}
+	unlock(h->l);
 	return 0;
 }
 
@@ -276,42 +471,91 @@ static int op_open(void *p, struct dfumgr_ctx *ctx, const struct dfumgr_device_i
 		   const struct dfumgr_transport_ops **ret_ops, void **ret_t)
 {
 	struct loop *l = p;
+	struct loop_board *lb;
 	struct loop_handle *h;
 
 	(void)ctx;
-	for (unsigned i = 0; i < l->n; i++) {
-		if (strcmp(l->boards[i].b.serial, info->serial) || !l->boards[i].present)
-			continue;
-		h = calloc(1, sizeof(*h));
-		if (!h)
-			return -DFUMGR_E_NOMEM;
-		h->l = l;
-		h->i = i;
-		h->gen = l->boards[i].gen;
-		*ret_ops = &transport_ops;
-		*ret_t = h;
-		return 0;
+	loop_run_timers(l);
+	lock(l);
+	lb = board_of(l, info);
+	if (!lb) {
+		unlock(l);
+		return -DFUMGR_E_DISCONNECTED;
 	}
-	return -DFUMGR_E_NODEV;
-}
-
-static int op_wait_event(void *p, unsigned timeout_ms)
-{
-	loop_advance(p, (uint64_t)timeout_ms * 1000);
+	h = calloc(1, sizeof(*h));
+	if (!h) {
+		unlock(l);
+		return -DFUMGR_E_NOMEM;
+	}
+	h->l = l;
+	h->i = (unsigned)(lb - l->boards);
+	h->gen = lb->gen;
+	unlock(l);
+	*ret_ops = &transport_ops;
+	*ret_t = h;
 	return 0;
 }
 
-static void op_sleep_us(void *p, uint64_t us)
+static uint64_t op_events(void *p)
+{
+	struct loop *l = p;
+	uint64_t e;
+
+	loop_run_timers(l);
+	lock(l);
+	e = l->events;
+	unlock(l);
+	return e;
+}
+
+static int op_sleep_us(void *p, uint64_t us, const struct dfumgr_cancel *c)
 {
 	struct loop *l = p;
 
+	if (dfumgr_cancel_is_set(c))
+		return -DFUMGR_E_CANCELLED;
+	lock(l);
 	l->slept_us += us;
+	unlock(l);
+	if (l->real_clock) {
+		int rc = dfumgr_cancel_sleep(c, us);
+
+		loop_run_timers(l);
+		return rc;
+	}
 	loop_advance(l, us);
+	return 0;
+}
+
+static int op_wait_event(void *p, unsigned timeout_ms, const struct dfumgr_cancel *c)
+{
+	struct loop *l = p;
+	uint64_t seen = op_events(p);
+	uint64_t step = 10000, left = (uint64_t)timeout_ms * 1000;
+
+	/* time passes in steps until a board plugs or unplugs */
+	while (left) {
+		uint64_t s = left < step ? left : step;
+		int rc = op_sleep_us(l, s, c);
+
+		if (rc < 0)
+			return rc;
+		left -= s;
+		if (op_events(p) != seen)
+			return 0;
+	}
+	return -DFUMGR_E_TIMEOUT;
 }
 
 static uint64_t op_now_us(void *p)
 {
-	return ((struct loop *)p)->now_us;
+	struct loop *l = p;
+	uint64_t t;
+
+	lock(l);
+	t = clock_now(l);
+	unlock(l);
+	return t;
 }
 
 static void op_free(void *p)
@@ -322,7 +566,9 @@ static void op_free(void *p)
 static const struct dfumgr_backend_ops backend_ops = {
     .name = "loop",
     .list = op_list,
+    .read_strings = op_read_strings,
     .open = op_open,
+    .events = op_events,
     .wait_event = op_wait_event,
     .sleep_us = op_sleep_us,
     .now_us = op_now_us,

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "testutil.h"
+#include "dfumgr/backend.h"
 #include "loop_backend.h"
 #include "dfumgr/device.h"
 #include "dfumgr/shim_info.h"
@@ -206,17 +207,20 @@ static int fake_open(void *b, struct dfumgr_ctx *ctx, const struct dfumgr_device
 	return 0;
 }
 
-static int fake_wait_event(void *b, unsigned timeout_ms)
+static int fake_wait_event(void *b, unsigned timeout_ms, const struct dfumgr_cancel *c)
 {
 	(void)b;
 	(void)timeout_ms;
+	(void)c;
 	return -DFUMGR_E_TIMEOUT;
 }
 
-static void fake_sleep_us(void *b, uint64_t us)
+static int fake_sleep_us(void *b, uint64_t us, const struct dfumgr_cancel *c)
 {
 	(void)b;
 	(void)us;
+	(void)c;
+	return 0;
 }
 
 static uint64_t fake_now_us(void *b)

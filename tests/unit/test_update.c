@@ -128,10 +128,20 @@ static void expect_running(struct fx *f, unsigned i, const char *v0, const char 
 	assert_int_equal(f->loop->boards[i].b.mode, EMU_MODE_RUNTIME);
 }
 
+/* Board i (path 9-<i+1>, its serial, dfu-mgr's VID) in the wanted mode. */
+static int wait_board(struct fx *f, unsigned i, bool dfu_mode, struct dfumgr_device_info *ret)
+{
+	struct dfumgr_board_id id = {.vid = DFUMGR_USB_VID};
+
+	snprintf(id.serial, sizeof(id.serial), "%s", f->loop->boards[i].b.serial);
+	snprintf(id.path, sizeof(id.path), "9-%u", f->loop->boards[i].port);
+	return dfumgr_board_wait(f->ctx, f->be, &id, dfu_mode, 5000, NULL, ret);
+}
+
 static int update(struct fx *f, struct dfumgr_bundle *b, struct dfumgr_update_opts *o,
 		  struct dfumgr_update_report *r)
 {
-	struct dfumgr_update_opts d = {0};
+	struct dfumgr_update_opts d = DFUMGR_UPDATE_OPTS_INIT;
 	int rc = dfumgr_update(f->ctx, f->be, b, o ? o : &d, r);
 
 	print_message("  update: %s -> %s [%s]\n", rc ? dfumgr_ctx_errmsg(f->ctx) : "ok",
@@ -143,7 +153,7 @@ static void test_update_pair_and_verify(void **state)
 {
 	struct fx *f = fx_new(1, false);
 	struct dfumgr_bundle *b = bundle(f, "2.0.0+1", 40000, 300000, 0);
-	struct dfumgr_update_report r;
+	struct dfumgr_update_report r = DFUMGR_UPDATE_REPORT_INIT;
 	char v[32];
 
 	(void)state;
@@ -188,7 +198,7 @@ static void test_real_timing_poll_timeouts(void **state)
 {
 	struct fx *f = fx_new(1, true);
 	struct dfumgr_bundle *b = bundle(f, "2.0.0+1", 64 * 1024, 256 * 1024, 0);
-	struct dfumgr_update_report r;
+	struct dfumgr_update_report r = DFUMGR_UPDATE_REPORT_INIT;
 
 	(void)state;
 	assert_int_equal(update(f, b, NULL, &r), 0);
@@ -211,7 +221,7 @@ static void fault_case(const char *what, const char *alt_fault, int alt, uint64_
 	struct fx *f = fx_new(1, false);
 	struct dfumgr_bundle *b = bundle(f, "2.0.0+1", 40000, 300000, 0);
 	struct emu_board *eb = &f->loop->boards[0].b;
-	struct dfumgr_update_report r;
+	struct dfumgr_update_report r = DFUMGR_UPDATE_REPORT_INIT;
 	uint32_t base;
 	int rc;
 
@@ -281,7 +291,7 @@ static void test_wrong_digest_once_is_retried(void **state)
 	struct fx *f = fx_new(1, false);
 	struct dfumgr_bundle *b = bundle(f, "2.0.0+1", 40000, 300000, 0);
 	struct emu_board *eb = &f->loop->boards[0].b;
-	struct dfumgr_update_report r;
+	struct dfumgr_update_report r = DFUMGR_UPDATE_REPORT_INIT;
 
 	(void)state;
 	/* one wrong digest of image 1: downloaded again, then committed */
@@ -310,12 +320,12 @@ static void test_preflight_refusals(void **state)
 	struct dfumgr_bundle *b2 = bundle(f, "2.0.0+1", 40000, 300000, 0);
 	struct dfumgr_bundle *b1 = bundle(f, "1.5.0+0", 40000, 300000, 0);
 	struct dfumgr_bundle *big = bundle(f, "3.0.0+0", 40000, 0x380000, 0x400000);
-	struct dfumgr_update_opts o = {0};
-	struct dfumgr_update_report r;
+	struct dfumgr_update_opts o = DFUMGR_UPDATE_OPTS_INIT;
+	struct dfumgr_update_report r = DFUMGR_UPDATE_REPORT_INIT;
 
 	(void)state;
 	/* two boards: the engine will not guess */
-	assert_int_equal(update(f, b2, NULL, &r), -DFUMGR_E_INVAL);
+	assert_int_equal(update(f, b2, NULL, &r), -DFUMGR_E_AMBIGUOUS);
 	assert_non_null(strstr(dfumgr_ctx_errmsg(f->ctx), "--serial"));
 	/* wrong serial, wrong VID:PID */
 	o.match.serial = "NOPE";
@@ -378,8 +388,8 @@ static void test_plain_dfu_device_upload_verification(void **state)
 {
 	struct fx *f = fx_new(1, false);
 	struct dfumgr_bundle *b = bundle(f, "2.0.0+1", 40000, 100000, 0);
-	struct dfumgr_update_opts o = {0};
-	struct dfumgr_update_report r;
+	struct dfumgr_update_opts o = DFUMGR_UPDATE_OPTS_INIT;
+	struct dfumgr_update_report r = DFUMGR_UPDATE_REPORT_INIT;
 
 	(void)state;
 	f->loop->boards[0].plain = true;
@@ -416,7 +426,7 @@ static void test_dfu_engine_download_upload_and_errors(void **state)
 	assert_non_null(strstr(dfumgr_ctx_errmsg(f->ctx), "appIDLE, not in DFU mode"));
 	assert_int_equal(dfumgr_dfu_detach(dev), 0);
 	dfumgr_dev_close(dev);
-	assert_int_equal(dfumgr_device_wait(f->ctx, f->be, "LOOP-0001", NULL, true, 5000, &info),
+	assert_int_equal(wait_board(f, 0, true, &info),
 			 0);
 	assert_int_equal(dfumgr_dev_open_info(f->ctx, f->be, &info, &dev), 0);
 	assert_int_equal(dfumgr_dev_find_alt(dev, "image-1"), 1);
@@ -467,10 +477,15 @@ static void test_dfu_engine_download_upload_and_errors(void **state)
 	}
 	/* cancellation */
 	{
-		volatile int cancel = 1;
-		struct dfumgr_transfer_opts t = {.cancel = &cancel};
+		struct dfumgr_cancel *c = NULL;
 
-		assert_int_equal(dfumgr_dfu_download(dev, 1, data, 50000, &t), -DFUMGR_E_CANCELLED);
+		assert_int_equal(dfumgr_cancel_new(&c), 0);
+		dfumgr_cancel_trigger(c);
+		dfumgr_dev_set_limits(dev, c, 0);
+		assert_int_equal(dfumgr_dfu_download(dev, 1, data, 50000, NULL), -DFUMGR_E_CANCELLED);
+		assert_non_null(strstr(dfumgr_ctx_errmsg(f->ctx), "cancelled"));
+		dfumgr_dev_set_limits(dev, NULL, 0);
+		dfumgr_cancel_free(c);
 	}
 	/* unplugged under us */
 	f->loop->boards[0].gen++;
@@ -484,8 +499,8 @@ static void test_commit_only_after_another_tool_wrote_the_slots(void **state)
 {
 	struct fx *f = fx_new(1, false);
 	struct dfumgr_bundle *b = bundle(f, "2.0.0+1", 40000, 300000, 0);
-	struct dfumgr_update_opts o = {.commit_only = true};
-	struct dfumgr_update_report r;
+	struct dfumgr_update_opts o = {.size = sizeof(o), .commit_only = true};
+	struct dfumgr_update_report r = DFUMGR_UPDATE_REPORT_INIT;
 	struct dfumgr_device_info info;
 	struct dfumgr_dev *dev = NULL;
 	struct dfumgr_match m = {0};
@@ -499,7 +514,7 @@ static void test_commit_only_after_another_tool_wrote_the_slots(void **state)
 	assert_int_equal(dfumgr_dev_open(f->ctx, f->be, &m, &dev), 0);
 	assert_int_equal(dfumgr_dfu_detach(dev), 0);
 	dev = dfumgr_dev_close(dev);
-	assert_int_equal(dfumgr_device_wait(f->ctx, f->be, "LOOP-0001", NULL, true, 5000, &info),
+	assert_int_equal(wait_board(f, 0, true, &info),
 			 0);
 	assert_int_equal(dfumgr_dev_open_info(f->ctx, f->be, &info, &dev), 0);
 	for (unsigned i = 0; i < 2; i++) {
