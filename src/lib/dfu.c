@@ -120,6 +120,25 @@ DFUMGR_EXPORT int dfumgr_dfu_abort(struct dfumgr_dev *dev)
 	return rc < 0 ? dfumgr_fail_prefix(dev->ctx, rc, "DFU_ABORT") : 0;
 }
 
+/*
+ * DFU_ABORT after a cancel or a deadline: sent despite them (it is what leaves the device
+ * idle, §6.1.4), bounded to half a second, and without touching the error being reported.
+ */
+static void abort_quietly(struct dfumgr_dev *dev)
+{
+	const struct dfumgr_cancel *c = dev->cancel;
+	struct dfumgr_ctx *ctx = dev->ctx;
+	uint64_t deadline = dev->deadline_us;
+
+	dev->cancel = NULL;
+	dev->deadline_us = dfumgr_dev_now(dev) + 500000;
+	dev->ctx = NULL;
+	(void)dfumgr_dfu_abort(dev);
+	dev->ctx = ctx;
+	dev->cancel = c;
+	dev->deadline_us = deadline;
+}
+
 /* A bwPollTimeout wait: the device's cancel token and deadline end it early. */
 static int sleep_ms(struct dfumgr_dev *dev, uint32_t ms, const char *what)
 {
@@ -245,8 +264,7 @@ static int wait_done(struct dfumgr_dev *dev, uint8_t alt, size_t block, size_t o
 						  : BUSY_LIMIT_US - busy,
 					      "waiting for the device to finish a block");
 			if (rc < 0) {
-				if (rc == -DFUMGR_E_CANCELLED)
-					(void)dfumgr_dfu_abort(dev);
+				abort_quietly(dev);
 				return rc;
 			}
 			continue;
@@ -346,7 +364,7 @@ DFUMGR_EXPORT int dfumgr_dfu_download(struct dfumgr_dev *dev, uint8_t alt, const
 			int why = dfumgr_ctx_errcode(dev->ctx);
 
 			/* §6.1.4: DFU_ABORT takes the device back to dfuIDLE */
-			dfumgr_dfu_abort(dev);
+			abort_quietly(dev);
 			rc = dfumgr_fail(dev->ctx, why,
 					 "%s after %zu of %zu bytes of alt %u (the device got "
 					 "DFU_ABORT)",
@@ -405,7 +423,7 @@ DFUMGR_EXPORT int dfumgr_dfu_upload(struct dfumgr_dev *dev, uint8_t alt, size_t 
 
 		rc = dfumgr_dev_check(dev, "upload");
 		if (rc < 0) {
-			(void)dfumgr_dfu_abort(dev);
+			abort_quietly(dev);
 			goto fail;
 		}
 		if (got + ts > cap) {
