@@ -14,7 +14,7 @@ cmake -S . -B build -G Ninja -DCMAKE_C_COMPILER=gcc >/dev/null
 ninja -C build
 (cd build && ctest --output-on-failure -j"$JOBS") || status=1
 # the figures the VM tests and benchmarks measured (ctest keeps the output of passing tests)
-grep -hE '^(bench:|vm:|emu:|fetch:|update of|dfu-util wrote|dfu-util -e|usbip attach|# times)' \
+grep -hE '^(bench:|vm:|emu:|fetch:|threads:|sigterm:|update of|dfu-util wrote|dfu-util -e|usbip attach|# times)' \
 	build/Testing/Temporary/LastTest.log 2>/dev/null | sed 's/^/  /' || true
 
 echo "== firmware: the nRF5340 DK application (Zephyr), its split, MCUboot, and the glue on native_posix"
@@ -33,6 +33,14 @@ ninja -C build-asan
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	ctest --output-on-failure -j"$JOBS" -LE vm) || status=1
+
+echo "== clang + ThreadSanitizer: several threads on one backend (ctest label threads)"
+cmake -S . -B build-tsan -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
+	-DDFUMGR_TSAN=ON -DDFUMGR_EXAMPLES=OFF >/dev/null
+ninja -C build-tsan test_threads test_board
+(cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	ctest --output-on-failure -L threads) || status=1
+grep -h '^threads:' build-tsan/Testing/Temporary/LastTest.log 2>/dev/null | sed 's/^/  /' || true
 
 if [ $status -eq 0 ]; then echo "test.sh: all test runs passed"; else echo "test.sh: FAILURES"; fi
 exit $status

@@ -65,9 +65,10 @@ struct dfumgr_bundle;
  * directory with O_NOFOLLOW: a symlink (even to a valid file inside the bundle) gives
  * -DFUMGR_E_UNSAFE_PATH, any other non-regular file -DFUMGR_E_FORMAT, both naming the file.
  *
- * ring: the trusted keys for manifest.json.sig and for the images' MCUboot signatures (an
- * unsigned image is accepted: MCUboot decides whether it boots). NULL only with
- * DFUMGR_BUNDLE_ALLOW_UNSIGNED. flags: enum dfumgr_bundle_flags.
+ * ring: the trusted keys for manifest.json.sig and for the images' MCUboot signatures. A
+ * non-empty ring is binding: the manifest must be signed and every image must carry an MCUboot
+ * signature by one of its keys (-DFUMGR_E_NOSIG otherwise), DFUMGR_BUNDLE_ALLOW_UNSIGNED or not.
+ * NULL (or empty) only with DFUMGR_BUNDLE_ALLOW_UNSIGNED. flags: enum dfumgr_bundle_flags.
  * report (may be NULL) is filled in on success AND on failure, so a caller can show every check
  * that ran; after a failure of the manifest or its signature nothing else is checked, while the
  * images are still checked independently of each other.
@@ -125,7 +126,9 @@ DFUMGR_EXPORT int dfumgr_bundle_write(struct dfumgr_ctx *ctx, const char *dir,
 /*
  * (Re)signs the manifest.json of the bundle in dir with the private key: manifest.json.sig is
  * replaced atomically. The manifest must parse (it is not rewritten: the exact bytes are
- * signed). Errors: those of dfumgr_manifest_parse() and dfumgr_manifest_sign(), -DFUMGR_E_NOENT,
+ * signed) and the bundle's files must be the ones it names (size, SHA-256, header version,
+ * dependencies, as dfumgr_bundle_open() checks): a bundle whose files do not match is refused
+ * with that check's error and nothing is written. Errors: those of dfumgr_manifest_parse() and dfumgr_manifest_sign(), -DFUMGR_E_NOENT,
  * -DFUMGR_E_UNSAFE_PATH (manifest.json is a symlink), -DFUMGR_E_IO.
  */
 DFUMGR_EXPORT int dfumgr_bundle_sign(struct dfumgr_ctx *ctx, const char *dir,

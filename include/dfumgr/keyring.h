@@ -76,6 +76,35 @@ DFUMGR_EXPORT int dfumgr_keyring_verify(struct dfumgr_ctx *ctx, const struct dfu
 					const uint8_t digest[static DFUMGR_SHA256_SIZE],
 					const uint8_t *sig, size_t sig_len, size_t *ret_key_index);
 
+/* The default directory of trusted public keys. */
+#define DFUMGR_DEFAULT_KEYDIR "/etc/dfu-mgr/keys.d"
+
+/* Where trusted keys come from. Start from DFUMGR_TRUST_OPTS_INIT (it sets size). */
+struct dfumgr_trust_opts {
+	size_t size;                   /* sizeof(struct dfumgr_trust_opts) */
+	const char *const *key_files;  /* public (or private) key files */
+	size_t n_key_files;
+	const char *const *key_dirs;   /* directories of *.pem / *.der keys */
+	size_t n_key_dirs;
+	const char *default_dir;       /* used when no file or dir is given; NULL: DFUMGR_DEFAULT_KEYDIR */
+	bool allow_unsigned;           /* no keys at all is acceptable (an empty ring) */
+};
+#define DFUMGR_TRUST_OPTS_INIT                                                                     \
+	{                                                                                          \
+		.size = sizeof(struct dfumgr_trust_opts)                                           \
+	}
+
+/*
+ * The trust policy of every command that installs or vouches for a bundle: the given key files
+ * and directories, else the default directory when it exists; with none of those an empty ring
+ * only when allow_unsigned (else -DFUMGR_E_NOSIG naming the default directory). A non-empty
+ * ring is binding: dfumgr_bundle_open() then requires the manifest signature and an MCUboot
+ * signature on every image, whatever its flags say (no per-run bypass).
+ * *ret_ring: free with dfumgr_keyring_free(). Errors: those of loading the keys.
+ */
+DFUMGR_EXPORT int dfumgr_trust_load(struct dfumgr_ctx *ctx, const struct dfumgr_trust_opts *o,
+				    struct dfumgr_keyring **ret_ring);
+
 #ifdef __cplusplus
 }
 #endif

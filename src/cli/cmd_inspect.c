@@ -375,29 +375,24 @@ static int show_bundle(struct cli *cli, const char *path, const struct inspect_o
 	return EXIT_OK;
 }
 
-/*
- * The keys that commands which install or vouch for a bundle trust: --key files and --keys
- * directories, else the default key directory; with none of those, only allow_unsigned lets the
- * command go on (with an empty ring).
- */
+/* The library's trust policy (dfumgr_trust_load()) with the command's options. */
 int cli_trusted_keys(struct cli *cli, const char *cmd, char **key_files, size_t n_files,
 		     char **key_dirs, size_t n_dirs, bool allow_unsigned,
 		     struct dfumgr_keyring **ret_ring)
 {
-	char *def[1] = {(char *)DEFAULT_KEYDIR};
-	struct stat st;
+	struct dfumgr_trust_opts o = DFUMGR_TRUST_OPTS_INIT;
+	int rc;
 
-	if (n_files || n_dirs)
-		return cli_load_keys(cli, key_files, n_files, key_dirs, n_dirs, ret_ring);
-	if (stat(DEFAULT_KEYDIR, &st) == 0)
-		return cli_load_keys(cli, NULL, 0, def, 1, ret_ring);
-	if (!allow_unsigned)
-		return cli_usage_error(
-		    cli, cmd,
-		    "no trusted keys: give --key FILE or --keys DIR (the default "
-		    "%s does not exist)",
-		    DEFAULT_KEYDIR);
-	return cli_load_keys(cli, NULL, 0, NULL, 0, ret_ring);
+	o.key_files = (const char *const *)key_files;
+	o.n_key_files = n_files;
+	o.key_dirs = (const char *const *)key_dirs;
+	o.n_key_dirs = n_dirs;
+	o.default_dir = getenv("DFUMGR_KEYDIR"); /* NULL: the library's default */
+	o.allow_unsigned = allow_unsigned;
+	rc = dfumgr_trust_load(cli->ctx, &o, ret_ring);
+	if (rc == -DFUMGR_E_NOSIG)
+		return cli_usage_error(cli, cmd, "%s", dfumgr_ctx_errmsg(cli->ctx));
+	return rc < 0 ? cli_fail(cli, rc, "trusted keys") : EXIT_OK;
 }
 
 /* Loads the trusted keys from --key files and --keys directories. */

@@ -54,10 +54,36 @@ int cmd_sign(struct cli *cli, int argc, char **argv)
 		    cli, "sign", "%s is a public key; signing needs the private key", key_path);
 	}
 	rc = dfumgr_bundle_sign(cli->ctx, argv[optind], key);
-	dfumgr_key_free(key);
-	if (rc < 0)
+	if (rc < 0) {
+		dfumgr_key_free(key);
 		return cli_fail(cli, rc, "sign %s", argv[optind]);
-	printf("Signed %s/manifest.json\n", argv[optind]);
+	}
+	{
+		struct dfumgr_bundle *b = NULL;
+		const struct dfumgr_manifest *m;
+
+		/* say what the signature vouches for (the files were checked before signing) */
+		rc = dfumgr_bundle_open(cli->ctx, argv[optind], NULL, DFUMGR_BUNDLE_ALLOW_UNSIGNED,
+					NULL, &b);
+		if (rc == 0) {
+			m = dfumgr_bundle_manifest(b);
+			printf("Signed %s/manifest.json with %s: product %s, release %s, "
+			       "device %04x:%04x\n",
+			       argv[optind], dfumgr_key_name(key), m->product, m->release, m->vid,
+			       m->pid);
+			for (size_t i = 0; i < m->n_images; i++) {
+				char v[DFUMGR_VERSION_STRING_MAX], h[2 * DFUMGR_SHA256_SIZE + 1];
+
+				for (int k = 0; k < DFUMGR_SHA256_SIZE; k++)
+					snprintf(h + 2 * k, 3, "%02x", m->images[i].sha256[k]);
+				printf("  image %u  %-16s %8u bytes  version %s  sha256 %s\n",
+				       m->images[i].image, m->images[i].file, m->images[i].size,
+				       dfumgr_version_format(&m->images[i].version, v), h);
+			}
+		}
+		dfumgr_bundle_free(b);
+	}
+	dfumgr_key_free(key);
 	return EXIT_OK;
 }
 
@@ -174,7 +200,7 @@ int cmd_keygen(struct cli *cli, int argc, char **argv)
 	struct dfumgr_key *key = NULL;
 	char *priv = NULL, *pub = NULL, pub_path[4096];
 	const char *out = NULL;
-	int c, n, fd, rc, ret = EXIT_SOFTWARE;
+	int c, n, rc, ret = EXIT_SOFTWARE;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
@@ -212,25 +238,13 @@ int cmd_keygen(struct cli *cli, int argc, char **argv)
 		ret = cli_fail(cli, rc, "keygen");
 		goto out;
 	}
-	/* the private key is created 0600 from the start, never world-readable */
-	fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		ret = cli_fail(cli,
-			       dfumgr_ctx_set_error(cli->ctx,
-						    errno == EEXIST ? DFUMGR_E_EXISTS : DFUMGR_E_IO,
-						    "%s: %s", out, strerror(errno)),
-			       "keygen");
+	/* both atomically (temporary file, fsync, link): never a half-written key; the private
+	 * one 0600 from its creation */
+	rc = dfumgr_file_write_mode(cli->ctx, out, priv, strlen(priv), false, 0600);
+	if (rc < 0) {
+		ret = cli_fail(cli, rc, "keygen");
 		goto out;
 	}
-	if (write(fd, priv, strlen(priv)) != (ssize_t)strlen(priv) || fsync(fd) < 0) {
-		close(fd);
-		unlink(out);
-		ret = cli_fail(cli,
-			       dfumgr_ctx_set_error(cli->ctx, DFUMGR_E_IO, "%s: write failed", out),
-			       "keygen");
-		goto out;
-	}
-	close(fd);
 	rc = dfumgr_file_write(cli->ctx, pub_path, pub, strlen(pub), false);
 	if (rc < 0) {
 		unlink(out);

@@ -199,11 +199,17 @@ static int check_image(struct checker *c, const struct dfumgr_manifest_image *mi
 	} else {
 		rc = dfumgr_image_verify(ctx, &bi->img, dfumgr_keyring_keys(ring),
 					 dfumgr_keyring_count(ring));
-		/* unsigned images are MCUboot's call (it may be built without signatures) */
-		if (rc == -DFUMGR_E_NOSIG && !bi->img.sig)
-			check_note(c, what, DFUMGR_CHECK_SKIPPED,
-				   "the image is not signed (MCUboot decides whether it boots)");
-		else if (rc < 0)
+		/*
+		 * With trusted keys every image must be signed by one of them: an unsigned image
+		 * in a signed manifest would otherwise ride on the manifest's word alone.
+		 */
+		if (rc == -DFUMGR_E_NOSIG && !bi->img.sig) {
+			dfumgr_fail(ctx, DFUMGR_E_NOSIG,
+				    "%s: the image is not signed, and with trusted keys every image "
+				    "must be (sign it at pack time with pack --key)",
+				    show);
+			return check_failed(c, what, -DFUMGR_E_NOSIG);
+		} else if (rc < 0)
 			return check_failed(c, what, dfumgr_fail_prefix(ctx, rc, "%s", show));
 		else
 			check_note(c, what, DFUMGR_CHECK_OK, "ECDSA P-256 signature verified");
@@ -300,13 +306,18 @@ static int open_signature(struct checker *c, struct dfumgr_bundle *b, int dfd, c
 	rc = read_at(ctx, dfd, DFUMGR_BUNDLE_SIGNATURE, show, DFUMGR_ECDSA_SIG_MAX, -1, &sig,
 		     &sig_len);
 	if (rc == -DFUMGR_E_NOENT) {
-		if (flags & DFUMGR_BUNDLE_ALLOW_UNSIGNED) {
+		/* trusted keys are binding: "allow unsigned" only means "no keys to check with" */
+		if ((flags & DFUMGR_BUNDLE_ALLOW_UNSIGNED) && !dfumgr_keyring_count(ring)) {
 			check_note(c, "signature", DFUMGR_CHECK_SKIPPED,
 				   "no %s: unsigned bundle (allowed by the caller)",
 				   DFUMGR_BUNDLE_SIGNATURE);
 			return 0;
 		}
-		dfumgr_fail(ctx, DFUMGR_E_NOSIG, "%s: missing: the bundle is not signed", show);
+		dfumgr_fail(ctx, DFUMGR_E_NOSIG, "%s: missing: the bundle is not signed%s", show,
+			    dfumgr_keyring_count(ring)
+				? " (with trusted keys a signature is required; --allow-unsigned "
+				  "does not change that)"
+				: "");
 		return check_failed(c, "signature", -DFUMGR_E_NOSIG);
 	}
 	if (rc < 0)
@@ -644,6 +655,17 @@ DFUMGR_EXPORT int dfumgr_bundle_sign(struct dfumgr_ctx *ctx, const char *dir,
 	if (rc < 0) {
 		rc = dfumgr_fail_prefix(ctx, rc, "%s", show);
 		goto out;
+	}
+	/* nor on files that are not the ones the manifest names (sizes, SHA-256, versions) */
+	{
+		struct dfumgr_bundle *b = NULL;
+
+		rc = dfumgr_bundle_open(ctx, dir, NULL, DFUMGR_BUNDLE_ALLOW_UNSIGNED, NULL, &b);
+		dfumgr_bundle_free(b);
+		if (rc < 0) {
+			rc = dfumgr_fail_prefix(ctx, rc, "refusing to sign %s", dir);
+			goto out;
+		}
 	}
 	rc = dfumgr_manifest_sign(ctx, key, mbuf, msize, sig, &sig_len);
 	if (rc < 0)

@@ -104,6 +104,13 @@ static int fsync_dir_of(const char *path)
 DFUMGR_EXPORT int dfumgr_file_write(struct dfumgr_ctx *ctx, const char *path, const void *buf,
 				    size_t size, bool overwrite)
 {
+	return dfumgr_file_write_mode(ctx, path, buf, size, overwrite, 0644);
+}
+
+DFUMGR_EXPORT int dfumgr_file_write_mode(struct dfumgr_ctx *ctx, const char *path,
+					 const void *buf, size_t size, bool overwrite,
+					 unsigned mode)
+{
 	char tmp[4096];
 	const uint8_t *p = buf;
 	size_t done = 0;
@@ -133,7 +140,8 @@ DFUMGR_EXPORT int dfumgr_file_write(struct dfumgr_ctx *ctx, const char *path, co
 		}
 		done += (size_t)w;
 	}
-	if (fchmod(fd, 0644) < 0 || fsync(fd) < 0) {
+	/* mkostemp made it 0600: a secret is never readable by others, not even briefly */
+	if (fchmod(fd, (mode_t)(mode & 07777)) < 0 || fsync(fd) < 0) {
 		rc = dfumgr_fail(ctx, DFUMGR_E_IO, "%s: cannot sync: %s", tmp, strerror(errno));
 		goto fail;
 	}

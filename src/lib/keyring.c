@@ -274,3 +274,44 @@ DFUMGR_EXPORT int dfumgr_keyring_verify(struct dfumgr_ctx *ctx, const struct dfu
 			   "signature does not verify with any of the %zu trusted key(s) tried: %s",
 			   ring->n, tried);
 }
+
+DFUMGR_EXPORT int dfumgr_trust_load(struct dfumgr_ctx *ctx, const struct dfumgr_trust_opts *in,
+				    struct dfumgr_keyring **ret_ring)
+{
+	struct dfumgr_trust_opts o;
+	struct dfumgr_keyring *ring;
+	const char *def;
+	struct stat st;
+	int rc;
+
+	if (!ret_ring)
+		return dfumgr_fail(ctx, DFUMGR_E_INVAL, "dfumgr_trust_load: NULL argument");
+	rc = dfumgr_sized_copy(ctx, &o, sizeof(o), in,
+			       offsetof(struct dfumgr_trust_opts, allow_unsigned) + sizeof(bool),
+			       "dfumgr_trust_opts");
+	if (rc < 0)
+		return rc;
+	def = o.default_dir ? o.default_dir : DFUMGR_DEFAULT_KEYDIR;
+	ring = dfumgr_keyring_new();
+	if (!ring)
+		return dfumgr_fail(ctx, DFUMGR_E_NOMEM, "out of memory");
+	for (size_t i = 0; i < o.n_key_files && rc >= 0; i++)
+		rc = dfumgr_keyring_add_file(ctx, ring, o.key_files[i]);
+	for (size_t i = 0; i < o.n_key_dirs && rc >= 0; i++)
+		rc = dfumgr_keyring_add_dir(ctx, ring, o.key_dirs[i]);
+	if (rc >= 0 && !o.n_key_files && !o.n_key_dirs) {
+		if (stat(def, &st) == 0)
+			rc = dfumgr_keyring_add_dir(ctx, ring, def);
+		else if (!o.allow_unsigned)
+			rc = dfumgr_fail(ctx, DFUMGR_E_NOSIG,
+					 "no trusted keys: give --key FILE or --keys DIR (the "
+					 "default %s does not exist)",
+					 def);
+	}
+	if (rc < 0) {
+		dfumgr_keyring_free(ring);
+		return rc;
+	}
+	*ret_ring = ring;
+	return 0;
+}

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "loop_backend.h"
@@ -140,31 +141,49 @@ void loop_plug(struct loop *l, unsigned i)
 	unlock(l);
 }
 
+static struct loop *loop_setup(const char *dir, unsigned n, bool real_timing, bool keep);
+
 struct loop *loop_new(unsigned n, bool real_timing)
 {
-	struct loop *l = calloc(1, sizeof(*l));
 	char tmpl[] = "/tmp/dfumgr-loop-XXXXXX";
+
+	if (!mkdtemp(tmpl))
+		return NULL;
+	return loop_setup(tmpl, n, real_timing, false);
+}
+
+struct loop *loop_open(const char *dir, unsigned n)
+{
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return NULL;
+	return loop_setup(dir, n, false, true);
+}
+
+static struct loop *loop_setup(const char *dir, unsigned n, bool real_timing, bool keep)
+{
+	struct loop *l = calloc(1, sizeof(*l));
 	pthread_mutexattr_t a;
 
-	if (!l || n > LOOP_BOARDS_MAX || !mkdtemp(tmpl)) {
+	if (!l || n > LOOP_BOARDS_MAX) {
 		free(l);
 		return NULL;
 	}
+	l->keep_dir = keep;
 	pthread_mutexattr_init(&a);
 	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&l->lock, &a);
 	pthread_mutexattr_destroy(&a);
-	snprintf(l->dir, sizeof(l->dir), "%s", tmpl);
+	snprintf(l->dir, sizeof(l->dir), "%s", dir);
 	l->n = n;
 	l->replug_ms = 200;
 	l->now_us = 1000000;
 	for (unsigned i = 0; i < n; i++) {
-		char serial[32], dir[512];
+		char serial[32], bdir[512];
 
 		snprintf(serial, sizeof(serial), "LOOP-%04u", i + 1);
-		snprintf(dir, sizeof(dir), "%s/%s", l->dir, serial);
+		snprintf(bdir, sizeof(bdir), "%s/%s", l->dir, serial);
 		l->boards[i].port = i + 1;
-		if (emu_board_open(&l->boards[i].b, i, serial, dir, real_timing, NULL) < 0) {
+		if (emu_board_open(&l->boards[i].b, i, serial, bdir, real_timing, NULL) < 0) {
 			loop_free(l);
 			return NULL;
 		}
@@ -182,7 +201,7 @@ void loop_free(struct loop *l)
 	for (unsigned i = 0; i < l->n; i++)
 		emu_board_close(&l->boards[i].b);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", l->dir);
-	if (system(cmd) != 0)
+	if (!l->keep_dir && system(cmd) != 0)
 		fprintf(stderr, "loop: could not remove %s\n", l->dir);
 	pthread_mutex_destroy(&l->lock);
 	free(l);
@@ -560,7 +579,10 @@ static uint64_t op_now_us(void *p)
 
 static void op_free(void *p)
 {
-	(void)p; /* the loop belongs to the test */
+	struct loop *l = p;
+
+	if (l->owned)
+		loop_free(l); /* else the loop belongs to the test */
 }
 
 static const struct dfumgr_backend_ops backend_ops = {

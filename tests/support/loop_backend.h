@@ -56,11 +56,18 @@ struct loop {
 	/* optional: called just before a board powers on (tests snapshot the flash there) */
 	void (*pre_boot)(struct loop *l, unsigned board, void *user);
 	void *pre_boot_user;
+	bool keep_dir; /* loop_open(): the boards' flash files outlive the loop */
+	bool owned;    /* loop_free() when the backend is freed */
 };
 
 /* n boards with flash files under a new temporary directory; real_timing: datasheet costs. */
 struct loop *loop_new(unsigned n, bool real_timing);
 void loop_free(struct loop *l);
+/*
+ * n boards whose flash files live in dir (created if missing, kept afterwards): a board keeps
+ * what was written to it from one process to the next, as the CLI tests need.
+ */
+struct loop *loop_open(const char *dir, unsigned n);
 /* A dfumgr backend over l (l stays owned by the caller; free the backend first). */
 struct dfumgr_backend *loop_backend(struct loop *l);
 /* Runs due re-plugs/boots up to the current virtual time. */

@@ -145,16 +145,36 @@ static void report_has(const struct dfumgr_bundle_report *r, const char *what,
 	assert_int_equal(c->rc == 0, status != DFUMGR_CHECK_FAILED);
 }
 
-/* Replaces manifest.json by m's serialization and signs it again with key-A. */
+/*
+ * Replaces manifest.json by m's serialization and signs it again with key-A, by hand: the
+ * manifest may not match the files (dfumgr_bundle_sign() refuses that), as a forged or
+ * hand-edited bundle would not.
+ */
 static void rewrite_manifest(struct fx *f, const struct dfumgr_manifest *m)
 {
+	uint8_t sig[DFUMGR_ECDSA_SIG_MAX];
+	size_t size = 0, sig_len = 0;
 	char *json = NULL;
-	size_t size = 0;
 
 	assert_int_equal(dfumgr_manifest_serialize(f->ctx, m, &json, &size), 0);
 	assert_int_equal(dfumgr_file_write(f->ctx, in_bundle(f, "manifest.json"), json, size, true),
 			 0);
-	assert_int_equal(dfumgr_bundle_sign(f->ctx, f->dir, f->key), 0);
+	assert_int_equal(dfumgr_manifest_sign(f->ctx, f->key, (const uint8_t *)json, size, sig,
+					      &sig_len),
+			 0);
+	assert_int_equal(
+	    dfumgr_file_write(f->ctx, in_bundle(f, "manifest.json.sig"), sig, sig_len, true), 0);
+	/* and the library's own signing refuses it when the files do not match */
+	if (dfumgr_bundle_sign(f->ctx, f->dir, f->key) == 0) {
+		struct dfumgr_bundle *b = NULL;
+
+		assert_int_equal(dfumgr_bundle_open(f->ctx, f->dir, NULL,
+						    DFUMGR_BUNDLE_ALLOW_UNSIGNED, NULL, &b),
+				 0);
+		dfumgr_bundle_free(b);
+	} else {
+		expect_msg(f->ctx, "refusing to sign");
+	}
 	free(json);
 }
 
@@ -272,15 +292,19 @@ static void test_single_unsigned_image(void **state)
 	size_t size;
 	uint8_t *unsigned_img = test_read("int-unsigned.bin", &size);
 
-	/* image 0 alone, not MCUboot-signed: its signature is MCUboot's call, not a failure */
+	/* image 0 alone, not MCUboot-signed: with trusted keys every image must be signed */
 	free(f->img[0]);
 	f->img[0] = unsigned_img;
 	f->size[0] = size;
 	f->m.n_images = 1;
 	fill_entry(&f->m.images[0], 0, "app.bin", f->img[0], f->size[0], "2.3.0+4");
 	write_ok(f, f->key);
-	b = open_expect(f, f->ring, 0, &r, 0);
-	report_has(&r, "image 0 signature", DFUMGR_CHECK_SKIPPED, "not signed");
+	open_expect(f, f->ring, 0, &r, -DFUMGR_E_NOSIG);
+	report_has(&r, "image 0 signature", DFUMGR_CHECK_FAILED, "not signed");
+	open_expect(f, f->ring, DFUMGR_BUNDLE_ALLOW_UNSIGNED, &r, -DFUMGR_E_NOSIG);
+	/* without trusted keys (and only then) it is the caller's call */
+	b = open_expect(f, NULL, DFUMGR_BUNDLE_ALLOW_UNSIGNED, &r, 0);
+	report_has(&r, "image 0 signature", DFUMGR_CHECK_SKIPPED, "no trusted keys");
 	assert_null(dfumgr_bundle_image(b, 1));
 	assert_non_null(dfumgr_bundle_image(b, 0));
 	dfumgr_bundle_free(b);
@@ -340,13 +364,13 @@ static void test_missing_signature(void **state)
 	open_expect(f, f->ring, 0, &r, -DFUMGR_E_NOSIG);
 	expect_msg(f->ctx, "manifest.json.sig: missing");
 	report_has(&r, "signature", DFUMGR_CHECK_FAILED, NULL);
-	/* only when the caller says so */
-	b = open_expect(f, f->ring, DFUMGR_BUNDLE_ALLOW_UNSIGNED, &r, 0);
-	report_has(&r, "signature", DFUMGR_CHECK_SKIPPED, "unsigned");
-	report_has(&r, "image 1 signature", DFUMGR_CHECK_OK, NULL);
-	assert_null(dfumgr_bundle_signer(b));
-	dfumgr_bundle_free(b);
+	/* trusted keys are binding: the caller's flag does not bypass them */
+	open_expect(f, f->ring, DFUMGR_BUNDLE_ALLOW_UNSIGNED, &r, -DFUMGR_E_NOSIG);
+	expect_msg(f->ctx, "does not change that");
+	/* only without trusted keys does the caller's flag let it through */
 	b = open_expect(f, NULL, DFUMGR_BUNDLE_ALLOW_UNSIGNED, &r, 0);
+	report_has(&r, "signature", DFUMGR_CHECK_SKIPPED, "unsigned");
+	assert_null(dfumgr_bundle_signer(b));
 	report_has(&r, "image 1 signature", DFUMGR_CHECK_SKIPPED, "no trusted keys");
 	dfumgr_bundle_free(b);
 	/* no keyring without the flag is a caller error */
