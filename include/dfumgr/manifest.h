@@ -42,6 +42,10 @@ struct dfumgr_manifest_image {
 	struct dfumgr_image_version version;     /* must equal the image header's version */
 	bool has_load_address;
 	uint32_t load_address; /* informational: where the code is linked (XIP), when present */
+	/* MCUboot security counter of the image (its SEC_CNT TLV), when it has one: the host
+	 * refuses to install an image whose counter is lower than the running one's */
+	bool has_security_counter;
+	uint32_t security_counter;
 };
 
 struct dfumgr_manifest {

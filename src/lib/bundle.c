@@ -193,6 +193,23 @@ static int check_image(struct checker *c, const struct dfumgr_manifest_image *mi
 	}
 	check_note(c, what, DFUMGR_CHECK_OK, "%s, as in the manifest", v1);
 
+	/* the counter the host compares with the board's must be the one MCUboot will see */
+	if (mi->has_security_counter &&
+	    (!bi->img.has_sec_cnt || bi->img.sec_cnt != mi->security_counter)) {
+		label(what, mi->image, "security counter");
+		if (bi->img.has_sec_cnt)
+			dfumgr_fail(ctx, DFUMGR_E_MISMATCH,
+				    "%s: the image's security counter is %u, but the manifest says "
+				    "%u",
+				    show, bi->img.sec_cnt, mi->security_counter);
+		else
+			dfumgr_fail(ctx, DFUMGR_E_MISMATCH,
+				    "%s: the image has no security counter, but the manifest says "
+				    "%u",
+				    show, mi->security_counter);
+		return check_failed(c, what, -DFUMGR_E_MISMATCH);
+	}
+
 	label(what, mi->image, "signature");
 	if (!ring) {
 		check_note(c, what, DFUMGR_CHECK_SKIPPED, "not checked (no trusted keys given)");

@@ -348,9 +348,20 @@ static int check_no_nul(struct dfumgr_ctx *ctx, const uint8_t *buf, size_t size)
 static int parse_image(struct dfumgr_ctx *ctx, const cJSON *obj, size_t index,
 		       struct dfumgr_manifest_image *mi)
 {
-	static const char *const names[] = {"image",  "alt",     "file",        "size",
-					    "sha256", "version", "load_address"};
-	enum { K_IMAGE, K_ALT, K_FILE, K_SIZE, K_SHA256, K_VERSION, K_LOAD_ADDRESS, K_N };
+	static const char *const names[] = {"image",   "alt",          "file",
+					    "size",    "sha256",       "version",
+					    "load_address", "security_counter"};
+	enum {
+		K_IMAGE,
+		K_ALT,
+		K_FILE,
+		K_SIZE,
+		K_SHA256,
+		K_VERSION,
+		K_LOAD_ADDRESS,
+		K_SEC_CNT,
+		K_N
+	};
 	const cJSON *it[K_N];
 	char path[FIELD_PATH_MAX], fp[FIELD_PATH_MAX], q[QUOTE_MAX];
 	const char *s;
@@ -427,6 +438,17 @@ static int parse_image(struct dfumgr_ctx *ctx, const cJSON *obj, size_t index,
 					   quote(s, q));
 		mi->has_load_address = true;
 		mi->load_address = addr;
+	}
+	if (it[K_SEC_CNT]) {
+		rc = get_uint(ctx, it[K_SEC_CNT], field_path(fp, path, "security_counter"), &v);
+		if (rc < 0)
+			return rc;
+		if (v > UINT32_MAX)
+			return dfumgr_fail(ctx, DFUMGR_E_FORMAT,
+					   "%s: %llu does not fit MCUboot's 32-bit counter", fp,
+					   (unsigned long long)v);
+		mi->has_security_counter = true;
+		mi->security_counter = (uint32_t)v;
 	}
 	return 0;
 }
@@ -770,11 +792,14 @@ DFUMGR_EXPORT int dfumgr_manifest_serialize(struct dfumgr_ctx *ctx, const struct
 		dfumgr_hex(mi->sha256, DFUMGR_SHA256_SIZE, hex);
 		sb_key_string(&sb, in, "sha256", hex, false);
 		sb_key_string(&sb, in, "version", dfumgr_version_format(&mi->version, ver),
-			      !mi->has_load_address);
+			      !mi->has_load_address && !mi->has_security_counter);
 		if (mi->has_load_address) {
 			snprintf(num, sizeof(num), "0x%08" PRIx32, mi->load_address);
-			sb_key_string(&sb, in, "load_address", num, true);
+			sb_key_string(&sb, in, "load_address", num, !mi->has_security_counter);
 		}
+		if (mi->has_security_counter)
+			sb_printf(&sb, "%s\"security_counter\": %" PRIu32 "\n", in,
+				  mi->security_counter);
 		sb_printf(&sb, "    }%s\n", i + 1 < m->n_images ? "," : "");
 	}
 	sb_printf(&sb, "  ]\n}\n");
@@ -812,7 +837,9 @@ static bool image_equal(const struct dfumgr_manifest_image *a,
 	       memcmp(a->sha256, b->sha256, sizeof(a->sha256)) == 0 &&
 	       dfumgr_version_cmp(&a->version, &b->version) == 0 &&
 	       a->has_load_address == b->has_load_address &&
-	       (!a->has_load_address || a->load_address == b->load_address);
+	       (!a->has_load_address || a->load_address == b->load_address) &&
+	       a->has_security_counter == b->has_security_counter &&
+	       (!a->has_security_counter || a->security_counter == b->security_counter);
 }
 
 DFUMGR_EXPORT bool dfumgr_manifest_equal(const struct dfumgr_manifest *a,

@@ -87,6 +87,8 @@ static int fill_manifest(struct dfumgr_ctx *ctx, const struct dfumgr_pack_opts *
 		mi->size = (uint32_t)r->image_size[i];
 		dfumgr_sha256(r->image[i], r->image_size[i], mi->sha256);
 		mi->version = o->version;
+		mi->has_security_counter = o->has_sec_cnt;
+		mi->security_counter = o->sec_cnt;
 	}
 	m->images[1].has_load_address = true;
 	m->images[1].load_address = r->payload_start[1];

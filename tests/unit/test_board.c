@@ -57,9 +57,21 @@ static void fx_free(struct fx *f)
 	free(f);
 }
 
+static struct dfumgr_bundle *make_bundle_sec(struct fx *f, const char *v, bool has_sec,
+					     uint32_t sec);
+
 static struct dfumgr_bundle *make_bundle(struct fx *f, const char *v)
 {
-	struct dfumgr_pack_opts po = {.key = f->key, .product = EMU_DEFAULT_PRODUCT};
+	return make_bundle_sec(f, v, false, 0);
+}
+
+static struct dfumgr_bundle *make_bundle_sec(struct fx *f, const char *v, bool has_sec,
+					     uint32_t sec)
+{
+	struct dfumgr_pack_opts po = {.key = f->key,
+				      .product = EMU_DEFAULT_PRODUCT,
+				      .has_sec_cnt = has_sec,
+				      .sec_cnt = sec};
 	struct dfumgr_pack_result r = {0};
 	struct dfumgr_bundle *b = NULL;
 	uint8_t *p0 = malloc(20000), *p1 = malloc(60000);
@@ -364,6 +376,32 @@ static void test_will_detach_board_that_stays_gets_a_reset(void **state)
 	fx_free(f);
 }
 
+/* The manifest carries the security counter; a lower one than the board runs is refused. */
+static void test_security_counter_downgrade_refused(void **state)
+{
+	struct fx *f = fx_new(1);
+	struct dfumgr_bundle *b5 = make_bundle_sec(f, "2.0.0+1", true, 5);
+	struct dfumgr_bundle *b3 = make_bundle_sec(f, "2.1.0+0", true, 3);
+	struct dfumgr_update_opts o = DFUMGR_UPDATE_OPTS_INIT;
+	struct dfumgr_update_report r = DFUMGR_UPDATE_REPORT_INIT;
+	const struct dfumgr_manifest *m = dfumgr_bundle_manifest(b5);
+
+	(void)state;
+	assert_true(m->images[0].has_security_counter);
+	assert_int_equal(m->images[0].security_counter, 5);
+	assert_int_equal(dfumgr_update(f->ctx, f->be, b5, &o, &r), 0);
+	loop_advance(f->loop, 5000000);
+	/* a newer version with a lower counter: MCUboot would never boot it */
+	assert_int_equal(dfumgr_update(f->ctx, f->be, b3, &o, &r), -DFUMGR_E_DOWNGRADE);
+	print_message("  %s\n", dfumgr_ctx_errmsg(f->ctx));
+	assert_non_null(strstr(dfumgr_ctx_errmsg(f->ctx), "security counter 5"));
+	assert_int_equal(r.outcome, DFUMGR_OUTCOME_UNTOUCHED);
+	assert_int_equal(f->loop->boards[0].b.dl_bytes[0] + f->loop->boards[0].b.dl_bytes[1], 0);
+	dfumgr_bundle_free(b5);
+	dfumgr_bundle_free(b3);
+	fx_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -374,6 +412,7 @@ int main(void)
 	    cmocka_unit_test(test_endless_busy_board_meets_the_deadline),
 	    cmocka_unit_test(test_reboot_plain_device_in_dfu_mode),
 	    cmocka_unit_test(test_will_detach_board_that_stays_gets_a_reset),
+	    cmocka_unit_test(test_security_counter_downgrade_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
