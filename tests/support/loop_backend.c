@@ -9,6 +9,8 @@
 #include "loop_backend.h"
 #include "dfumgr/wire.h"
 
+#define CONTROL_COST_US 250
+
 struct loop_handle {
 	struct loop *l;
 	unsigned i;
@@ -360,6 +362,9 @@ static int control_locked(struct loop_handle *h, uint8_t type, uint8_t req, uint
 
 	if (!lb->present || lb->gen != h->gen)
 		return -DFUMGR_E_DISCONNECTED;
+	/* a control transfer is not free on the bus: a quarter of a full-speed frame */
+	if (!l->real_clock)
+		l->now_us += CONTROL_COST_US;
 	if (lb->plain && (type & 0x60) == 0x40)
 		return -DFUMGR_E_STALL;
 	if (type == 0xa1 && req == DFU_GETSTATUS) {
