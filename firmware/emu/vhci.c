@@ -46,21 +46,37 @@ static int vhci_free_port(int skip_below)
 	return -1;
 }
 
+/*
+ * The port a re-enumerating board had, once the kernel has let go of it: a real board comes
+ * back on the same physical port, and hosts follow boards by port path. -1 if it stays busy
+ * for a second (then any free port is taken, as before).
+ */
+static int vhci_same_port(int port)
+{
+	for (int i = 0; port >= 0 && i < 50; i++) {
+		if (vhci_free_port(port) == port)
+			return port;
+		usleep(20000);
+	}
+	return -1;
+}
+
 int emu_vhci_attach(struct emu *e, unsigned i)
 {
 	struct emu_board *b = e->boards[i];
 	struct link *l = &e->links[i];
-	int sv[2], port = -1, fd;
+	int sv[2], port = -1, fd, same;
 	char path[128], msg[64];
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
 	snprintf(path, sizeof(path), "%s/attach", VHCI_DIR);
+	same = vhci_same_port(l->vhci_port);
 	for (int tries = 0; tries < 16; tries++) {
 		ssize_t w;
 		int n;
 
-		port = vhci_free_port(port + 1);
+		port = tries == 0 && same >= 0 ? same : vhci_free_port(port + 1);
 		if (port < 0)
 			break;
 		fd = open(path, O_WRONLY | O_CLOEXEC);

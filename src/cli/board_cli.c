@@ -172,6 +172,9 @@ static void print_report(struct cli *cli, const struct dfumgr_update_report *r, 
 			printf("  verification   %s%s\n", dfumgr_verify_method_name(r->verify),
 			       r->shim ? "" : " (not a dfu-mgr shim: plain DFU 1.1)");
 		printf("  time           %.2f s\n", (double)r->total_us / 1e6);
+		if (rc < 0)
+			printf("  stopped in     %s%s\n", dfumgr_phase_name(r->phase),
+			       r->cancelled ? " (cancelled)" : "");
 		printf("  outcome        %s\n", dfumgr_outcome_name(r->outcome));
 		if (r->board_state[0])
 			printf("  board          %s\n", r->board_state);

@@ -603,6 +603,14 @@ static void recover(struct run *x, int rc)
 		set_state(x, DFUMGR_OUTCOME_UNTOUCHED, "untouched");
 		return;
 	}
+	if (cancelled && !x->wrote && !x->dev) {
+		/* stopped while it re-enumerates into DFU mode: not worth waiting for */
+		set_state(x, DFUMGR_OUTCOME_UNTOUCHED,
+			  "nothing written: it runs its previous images, or waits in DFU mode "
+			  "after the DETACH (a re-run continues from there; dfu-mgr reboot "
+			  "returns it to its application)");
+		return;
+	}
 	if (x->dev)
 		dfumgr_dev_set_limits(x->dev, NULL, now(x) + limit);
 	if (gone || !x->dev) {

@@ -39,30 +39,34 @@ expect_rc 1 "verify fails on a board with other images"
 expect_err "does not run the bundle's image 0" "and says which image"
 
 # --- the fault matrix: error, non-zero exit, old pair still boots, a re-run succeeds ---
-fault() { # fault NAME CTL-ARGS... -- WANT_RC
-	local name=$1 want
+fault() { # fault NAME CTL-ARGS... -- WANT_RC WANT_TEXT
+	local name=$1 want text line
 	shift
 	local args=()
 	while [ "$1" != "--" ]; do args+=("$1"); shift; done
 	want=$2
+	text=$3
 	emu_ctl fault "$B2" "${args[@]}" >/dev/null
 	run update -k "$PUB" -S "$B2" "$T/b110"
 	expect_rc "$want" "fault $name: update fails"
-	expect_true "fault $name: the error says what failed" test -n "$ERR"
-	echo "       $(grep 'dfu-mgr: update:' <<<"$ERR" | head -1)"
+	# the error line itself (progress lines always make stderr non-empty)
+	line=$(grep '^dfu-mgr: update: ' <<<"$ERR" | head -1)
+	expect_true "fault $name: the error says what failed ('$text')" grep -qF -- "$text" <<<"$line"
+	expect_out "outcome        " "fault $name: the report states the outcome"
+	echo "       $line"
 	emu_ctl fault "$B2" clear >/dev/null
 	wait_board "$B2" runtime 20
 	expect_true "fault $name: old pair still boots ($(running $B2))" test "$(running $B2)" = "1.0.0+0 1.0.0+0 confirmed"
 }
-fault "disconnect in image 1 at byte 0" disconnect 1 0 -- 75
-fault "disconnect in image 1 at byte 120000" disconnect 1 120000 -- 75
-fault "disconnect in image 1 at its last block" disconnect 1 266000 -- 75
-fault "disconnect in image 0 at byte 100" disconnect 0 100 -- 75
-fault "power cut in image 1 at byte 50000" power-cut 1 50000 -- 75
-fault "power cut in image 0 at byte 300" power-cut 0 300 -- 75
-fault "STALL of request 30" stall 30 -- 74
-fault "flash program error in image 1" program-error 1 70000 -- 74
-fault "wrong digest from the device" wrong-digest 1 10 -- 1
+fault "disconnect in image 1 at byte 0" disconnect 1 0 -- 75 "image 1 to board $B2"
+fault "disconnect in image 1 at byte 120000" disconnect 1 120000 -- 75 "image 1 to board $B2"
+fault "disconnect in image 1 at its last block" disconnect 1 266000 -- 75 "image 1 to board $B2"
+fault "disconnect in image 0 at byte 100" disconnect 0 100 -- 75 "image 0 to board $B2"
+fault "power cut in image 1 at byte 50000" power-cut 1 50000 -- 75 "image 1 to board $B2"
+fault "power cut in image 0 at byte 300" power-cut 0 300 -- 75 "image 0 to board $B2"
+fault "STALL of request 30" stall 30 -- 74 "$B2"
+fault "flash program error in image 1" program-error 1 70000 -- 74 "errPROG"
+fault "wrong digest from the device" wrong-digest 1 10 -- 1 "reads back wrong"
 run update -k "$PUB" -S "$B2" "$T/b110"
 expect_rc 0 "after all the faults, a re-run succeeds"
 expect_true "and the pair runs" test "$(running $B2)" = "1.1.0+1 1.1.0+1 confirmed"
