@@ -6,7 +6,7 @@ PKGS=(
 	libusb-1.0-0-dev libcjson-dev libmbedtls-dev libcurl4-openssl-dev libsystemd-dev
 	libcmocka-dev
 	gcc-arm-none-eabi binutils-arm-none-eabi libnewlib-arm-none-eabi
-	man-db groff-base python3
+	man-db groff-base python3 bash-completion
 	qemu-system-x86 busybox-static usbip dfu-util kmod cpio udev xz-utils
 	nginx tinyproxy openssl systemd curl
 )

@@ -62,7 +62,8 @@ void on_progress(void *user, const struct dfumgr_progress *ev)
 		fprintf(stderr, "\r  %-20s [%s] %3d%% %8" PRIu64 "/%" PRIu64 " B %7.1f KiB/s", label,
 			bar, pct, ev->done, ev->total, s > 0 ? (double)ev->done / 1024.0 / s : 0.0);
 		fflush(stderr);
-	} else if (pct / 25 != p->last_pct / 25 || (pct == 100 && p->last_pct != 100)) {
+	} else if (p->last_pct < 0 || pct / 25 != p->last_pct / 25 ||
+		   (pct == 100 && p->last_pct != 100)) {
 		/* not a terminal: plain lines, no carriage-return redraws */
 		fprintf(stderr, "  %s: %d%% (%" PRIu64 "/%" PRIu64 ")\n", label, pct, ev->done,
 			ev->total);

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# SIGTERM during each phase of `dfu-mgr update` over real USB: dfu-mgr exits within a second,
+# the report states the board's outcome, the board is in that state (the emulator says what it
+# runs), and a re-run succeeds. The boards run with datasheet flash timing and a slow
+# re-enumeration so that each phase lasts long enough to be hit.
+. "$(dirname "$0")/lib.sh"
+
+KEY="$D/key-A.pem"
+PUB="$D/key-A-pub.pem"
+# a small pair: each phase still lasts (datasheet timing, slow re-enumeration), the whole test
+# stays short
+head -c 6000 /dev/urandom >"$T/int.bin"
+head -c 100000 /dev/urandom >"$T/qspi.bin"
+for minor in 1 2 3 4 5 6 7 8 9 10 11; do
+	run pack --version "1.$minor.0+0" --key "$KEY" --product xip-app -o "$T/b$minor" \
+		--internal "$T/int.bin" --qspi "$T/qspi.bin"
+	[ "$RC" -eq 0 ] || { echo "FAIL - pack 1.$minor.0: $ERR"; exit 1; }
+done
+emu_start 1 -t real -r 1500 || { echo "FAIL - the board did not attach"; exit 1; }
+B=EMU-0001
+cur="1.0.0+0"
+next=1
+
+# sigterm_in PHASE LABEL: start an update, wait for the progress line LABEL, SIGTERM it
+sigterm_in() {
+	local phase=$1 label=$2 b="$T/b$next" v="1.$next.0+0" pid t0 rc t outcome want_run i
+	next=$((next + 1))
+	"$DFUMGR" update -k "$PUB" -S "$B" "$b" >"$T/out" 2>"$T/err" &
+	pid=$!
+	for i in $(seq 1 3000); do
+		grep -qF -- "  $label" "$T/err" && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.01
+	done
+	t0=$(now)
+	kill -TERM "$pid" 2>/dev/null
+	wait "$pid"
+	rc=$?
+	t=$(elapsed "$t0")
+	OUT=$(cat "$T/out")
+	ERR=$(cat "$T/err")
+	outcome=$(sed -n 's/^  outcome        //p' <<<"$OUT")
+	echo "sigterm: $phase: exit $rc after $t s; $(sed -n 's/^  stopped in     //p' <<<"$OUT"); outcome: $outcome; board: $(sed -n 's/^  board          //p' <<<"$OUT")"
+	expect_true "$phase: the update was still running when SIGTERM came" grep -qF -- "  $label" "$T/err"
+	expect_true "$phase: exit within 1 s of SIGTERM ($t s)" awk -v t="$t" 'BEGIN { exit !(t < 1.0) }'
+	expect_rc 75 "$phase: cancelled is a temporary failure"
+	expect_out "(cancelled)" "$phase: the report says it was cancelled"
+	expect_true "$phase: the report states the outcome ($outcome)" test -n "$outcome"
+	# the board is where the report says: after a commit it runs the new pair, else the old
+	case "$outcome" in
+	"new pair running" | unknown) want_run="$v $v confirmed" ;;
+	*) want_run="$cur $cur confirmed" ;;
+	esac
+	if [ "$phase" = commit ]; then want_run="$v $v confirmed"; fi
+	wait_board "$B" runtime 20 || emu_ctl reset "$B" >/dev/null
+	wait_board "$B" runtime 20
+	expect_true "$phase: the board runs $want_run ($(running "$B"))" test "$(running "$B")" = "$want_run"
+	[ "$(running "$B")" = "$v $v confirmed" ] && cur=$v
+	# a re-run (the next version) succeeds
+	v="1.$next.0+0"
+	run update -q -k "$PUB" -S "$B" "$T/b$next"
+	next=$((next + 1))
+	expect_rc 0 "$phase: a re-run succeeds"
+	expect_true "$phase: and the board runs $v" test "$(running "$B")" = "$v $v confirmed"
+	cur=$v
+}
+
+sigterm_in detach "detach: 0%"
+sigterm_in download "download image-1: 0%"
+sigterm_in verify "verify image-1: 0%"
+sigterm_in commit "commit: 0%"
+sigterm_in reboot "reboot: 0%"
+tail -3 "$T/emu.log"
+finish
