@@ -180,6 +180,13 @@ DFUMGR_EXPORT int dfumgr_shim_reboot(struct dfumgr_dev *dev)
 
 	if (!dev)
 		return -DFUMGR_E_INVAL;
+	/*
+	 * Back to alt 0 first: releasing an interface in another alt-setting makes Linux send
+	 * SET_INTERFACE (usb_unbind_interface), which a board that is resetting never answers:
+	 * closing the handle would then wait for the kernel's 5 s control timeout.
+	 */
+	if (dev->alt != 0 && dfumgr_dev_set_alt(dev, 0) < 0)
+		dfumgr_ctx_clear_error(dev->ctx);
 	rc = dfumgr_dev_control(dev, VENDOR_OUT, DFUMGR_REQ_REBOOT, 0, NULL, 0);
 	/* the device may reset before the status stage completes */
 	if (rc < 0 && rc != -DFUMGR_E_DISCONNECTED && rc != -DFUMGR_E_IO)

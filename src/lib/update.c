@@ -635,7 +635,13 @@ static void recover(struct run *x, int rc)
 		}
 		dfumgr_dev_set_limits(x->dev, NULL, now(x) + limit);
 	}
-	x->dev->ctx = NULL; /* keep the original error */
+	{
+		struct dfumgr_ctx *log = x->ctx;
+
+		x->dev->ctx = NULL; /* keep the original error */
+		dfumgr_log(log, DFUMGR_LOG_INFO, "board %s: recovery: %s", x->r->serial,
+			   x->r->shim ? "rebooting it into its previous images" : "leaving it idle");
+	}
 	if (dfumgr_dev_info(x->dev)->dfu_mode) {
 		if (x->r->shim && dfumgr_shim_reboot(x->dev) == 0) {
 			x->dev = dfumgr_dev_close(x->dev);
@@ -734,8 +740,12 @@ static int reboot_new_pair(struct run *x)
 		return dfumgr_fail(x->ctx, DFUMGR_E_CANCELLED,
 				   "cancelled after the commit (the board was rebooted)");
 	}
-	if (rc == 0)
+	if (rc == 0) {
+		set_state(x, DFUMGR_OUTCOME_UNKNOWN,
+			  "the new pair was committed and the board rebooted into it; not yet seen "
+			  "running it (check with dfu-mgr verify)");
 		rc = wait_mode(x, false);
+	}
 	if (rc == 0)
 		progress(x, DFUMGR_PHASE_REBOOT, -1, 1, 1);
 	return rc;
