@@ -80,3 +80,18 @@ int cli_backend_new(struct cli *cli, struct dfumgr_backend **ret)
 	}
 	return EXIT_OK;
 }
+
+/* fetch and publish talk to servers, not boards: they have their own tests (label fetch) */
+int cmd_fetch(struct cli *cli, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	return cli_usage_error(cli, "fetch", "not in dfu-mgr-loop (the test build for boards)");
+}
+
+int cmd_publish(struct cli *cli, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	return cli_usage_error(cli, "publish", "not in dfu-mgr-loop (the test build for boards)");
+}
