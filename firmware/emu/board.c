@@ -553,7 +553,8 @@ cJSON *emu_board_state_new(struct emu_board *b)
 	    !cJSON_AddStringToObject(o, "dfu_state", dfu_state_name(b->dev.state)) ||
 	    !cJSON_AddStringToObject(o, "dfu_status", dfu_status_name(b->dev.status)) ||
 	    !add_u64(o, "requests", b->requests) ||
-	    !add_u64(o, "string_requests", b->string_requests) || !add_u64(o, "request_cpu_ns", b->request_ns) ||
+	    !add_u64(o, "string_requests", b->string_requests) ||
+	    !add_u64(o, "request_cpu_ns", b->request_ns) ||
 	    !cJSON_AddStringToObject(o, "last_boot", b->last_boot) ||
 	    /* MCUboot at the last power-on: what it did, and for how long (datasheet times) */
 	    !cJSON_AddStringToObject(o, "mcuboot", emu_mcuboot_outcome_name(b->mcuboot.outcome)) ||

@@ -20,10 +20,10 @@ extern "C" {
 
 /* Options of the board operations. Start from DFUMGR_BOARD_OPTS_INIT (it sets size). */
 struct dfumgr_board_opts {
-	size_t size;                         /* sizeof(struct dfumgr_board_opts) */
-	unsigned timeout_ms;                 /* re-enumeration wait; 0: 30 s */
-	const struct dfumgr_cancel *cancel;  /* may be NULL */
-	dfumgr_progress_fn progress;         /* DETACH / REBOOT events; may be NULL */
+	size_t size;                        /* sizeof(struct dfumgr_board_opts) */
+	unsigned timeout_ms;                /* re-enumeration wait; 0: 30 s */
+	const struct dfumgr_cancel *cancel; /* may be NULL */
+	dfumgr_progress_fn progress;        /* DETACH / REBOOT events; may be NULL */
 	void *user;
 };
 #define DFUMGR_BOARD_OPTS_INIT                                                                     \

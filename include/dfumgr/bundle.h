@@ -128,8 +128,9 @@ DFUMGR_EXPORT int dfumgr_bundle_write(struct dfumgr_ctx *ctx, const char *dir,
  * replaced atomically. The manifest must parse (it is not rewritten: the exact bytes are
  * signed) and the bundle's files must be the ones it names (size, SHA-256, header version,
  * dependencies, as dfumgr_bundle_open() checks): a bundle whose files do not match is refused
- * with that check's error and nothing is written. Errors: those of dfumgr_manifest_parse() and dfumgr_manifest_sign(), -DFUMGR_E_NOENT,
- * -DFUMGR_E_UNSAFE_PATH (manifest.json is a symlink), -DFUMGR_E_IO.
+ * with that check's error and nothing is written. Errors: those of dfumgr_manifest_parse() and
+ * dfumgr_manifest_sign(), -DFUMGR_E_NOENT, -DFUMGR_E_UNSAFE_PATH (manifest.json is a symlink),
+ * -DFUMGR_E_IO.
  */
 DFUMGR_EXPORT int dfumgr_bundle_sign(struct dfumgr_ctx *ctx, const char *dir,
 				     const struct dfumgr_key *key);

@@ -132,9 +132,8 @@ DFUMGR_EXPORT int dfumgr_file_read(struct dfumgr_ctx *ctx, const char *path, siz
 DFUMGR_EXPORT int dfumgr_file_write(struct dfumgr_ctx *ctx, const char *path, const void *buf,
 				    size_t size, bool overwrite);
 /* The same with the file's mode (e.g. 0600 for a private key; 0644 above). */
-DFUMGR_EXPORT int dfumgr_file_write_mode(struct dfumgr_ctx *ctx, const char *path,
-					 const void *buf, size_t size, bool overwrite,
-					 unsigned mode);
+DFUMGR_EXPORT int dfumgr_file_write_mode(struct dfumgr_ctx *ctx, const char *path, const void *buf,
+					 size_t size, bool overwrite, unsigned mode);
 
 #ifdef __cplusplus
 }

@@ -81,13 +81,14 @@ DFUMGR_EXPORT int dfumgr_keyring_verify(struct dfumgr_ctx *ctx, const struct dfu
 
 /* Where trusted keys come from. Start from DFUMGR_TRUST_OPTS_INIT (it sets size). */
 struct dfumgr_trust_opts {
-	size_t size;                   /* sizeof(struct dfumgr_trust_opts) */
-	const char *const *key_files;  /* public (or private) key files */
+	size_t size;                  /* sizeof(struct dfumgr_trust_opts) */
+	const char *const *key_files; /* public (or private) key files */
 	size_t n_key_files;
-	const char *const *key_dirs;   /* directories of *.pem / *.der keys */
+	const char *const *key_dirs; /* directories of *.pem / *.der keys */
 	size_t n_key_dirs;
-	const char *default_dir;       /* used when no file or dir is given; NULL: DFUMGR_DEFAULT_KEYDIR */
-	bool allow_unsigned;           /* no keys at all is acceptable (an empty ring) */
+	const char
+	    *default_dir;    /* used when no file or dir is given; NULL: DFUMGR_DEFAULT_KEYDIR */
+	bool allow_unsigned; /* no keys at all is acceptable (an empty ring) */
 };
 #define DFUMGR_TRUST_OPTS_INIT                                                                     \
 	{                                                                                          \

@@ -22,13 +22,14 @@ extern "C" {
 
 /* Stable values (history records and --json output use the names). */
 enum dfumgr_phase {
-	DFUMGR_PHASE_PREFLIGHT = 0, /* find the board, read what it runs, refuse what it can't take */
-	DFUMGR_PHASE_DETACH = 1,    /* runtime -> DFU mode, and the wait for it to come back */
-	DFUMGR_PHASE_DOWNLOAD = 2,  /* DFU_DNLOAD of one image */
-	DFUMGR_PHASE_VERIFY = 3,    /* read-back check of one image */
-	DFUMGR_PHASE_COMMIT = 4,    /* the pair COMMIT */
-	DFUMGR_PHASE_REBOOT = 5,    /* reboot and the wait for the application */
-	DFUMGR_PHASE_CHECK = 6,     /* what the board runs afterwards */
+	DFUMGR_PHASE_PREFLIGHT =
+	    0,                   /* find the board, read what it runs, refuse what it can't take */
+	DFUMGR_PHASE_DETACH = 1, /* runtime -> DFU mode, and the wait for it to come back */
+	DFUMGR_PHASE_DOWNLOAD = 2, /* DFU_DNLOAD of one image */
+	DFUMGR_PHASE_VERIFY = 3,   /* read-back check of one image */
+	DFUMGR_PHASE_COMMIT = 4,   /* the pair COMMIT */
+	DFUMGR_PHASE_REBOOT = 5,   /* reboot and the wait for the application */
+	DFUMGR_PHASE_CHECK = 6,    /* what the board runs afterwards */
 	DFUMGR_PHASE_DONE = 7,
 	DFUMGR_PHASE_UPLOAD = 8, /* DFU_UPLOAD of one alt (dfu-mgr upload) */
 	DFUMGR_PHASE_COUNT

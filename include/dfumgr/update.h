@@ -59,10 +59,10 @@ DFUMGR_EXPORT const char *dfumgr_update_phase_name(enum dfumgr_phase p);
 
 /* What the board was left doing: stable values, for retry policies and history records. */
 enum dfumgr_outcome {
-	DFUMGR_OUTCOME_UNKNOWN = 0,        /* it could not be told (the board went away) */
-	DFUMGR_OUTCOME_UNTOUCHED = 1,      /* nothing was written (refused, or failed early) */
-	DFUMGR_OUTCOME_OLD_PAIR = 2,       /* slots written but nothing committed: runs its old pair */
-	DFUMGR_OUTCOME_NEW_PAIR = 3,       /* committed and checked: runs the new pair */
+	DFUMGR_OUTCOME_UNKNOWN = 0,   /* it could not be told (the board went away) */
+	DFUMGR_OUTCOME_UNTOUCHED = 1, /* nothing was written (refused, or failed early) */
+	DFUMGR_OUTCOME_OLD_PAIR = 2,  /* slots written but nothing committed: runs its old pair */
+	DFUMGR_OUTCOME_NEW_PAIR = 3,  /* committed and checked: runs the new pair */
 	DFUMGR_OUTCOME_NEEDS_RECOVERY = 4, /* committed but not seen running it, or stuck: act */
 	DFUMGR_OUTCOME_COUNT
 };
@@ -108,8 +108,8 @@ struct dfumgr_update_report {
  * Threading: one update per board at a time; updates of different boards may run in parallel
  * threads on one backend, each with its own ctx.
  * Errors: -DFUMGR_E_NODEV, -DFUMGR_E_AMBIGUOUS, -DFUMGR_E_CANCELLED, -DFUMGR_E_TIMEOUT,
- * -DFUMGR_E_DOWNGRADE (older version or lower security counter), -DFUMGR_E_NOFIT (a slot is too small),
- * -DFUMGR_E_MISMATCH (digests still wrong after the retries, or the board came back running
+ * -DFUMGR_E_DOWNGRADE (older version or lower security counter), -DFUMGR_E_NOFIT (a slot is too
+ * small), -DFUMGR_E_MISMATCH (digests still wrong after the retries, or the board came back running
  * other versions), -DFUMGR_E_UNSUPPORTED (plain device that cannot upload, without no_verify),
  * transfer errors. Before the commit, a failure leaves the primary images untouched; the board
  * is rebooted into its old pair when it can be reached.

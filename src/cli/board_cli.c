@@ -36,8 +36,9 @@ void on_progress(void *user, const struct dfumgr_progress *ev)
 
 	if (p->quiet)
 		return;
-	if (ev->image >= 0 && (ev->phase == DFUMGR_PHASE_DOWNLOAD ||
-			       ev->phase == DFUMGR_PHASE_VERIFY || ev->phase == DFUMGR_PHASE_UPLOAD))
+	if (ev->image >= 0 &&
+	    (ev->phase == DFUMGR_PHASE_DOWNLOAD || ev->phase == DFUMGR_PHASE_VERIFY ||
+	     ev->phase == DFUMGR_PHASE_UPLOAD))
 		snprintf(label, sizeof(label), "%s image-%d", dfumgr_phase_name(ev->phase),
 			 ev->image);
 	else
@@ -59,8 +60,9 @@ void on_progress(void *user, const struct dfumgr_progress *ev)
 		memset(bar, '#', (size_t)fill);
 		memset(bar + fill, '.', (size_t)(30 - fill));
 		bar[30] = '\0';
-		fprintf(stderr, "\r  %-20s [%s] %3d%% %8" PRIu64 "/%" PRIu64 " B %7.1f KiB/s", label,
-			bar, pct, ev->done, ev->total, s > 0 ? (double)ev->done / 1024.0 / s : 0.0);
+		fprintf(stderr, "\r  %-20s [%s] %3d%% %8" PRIu64 "/%" PRIu64 " B %7.1f KiB/s",
+			label, bar, pct, ev->done, ev->total,
+			s > 0 ? (double)ev->done / 1024.0 / s : 0.0);
 		fflush(stderr);
 	} else if (p->last_pct < 0 || pct / 25 != p->last_pct / 25 ||
 		   (pct == 100 && p->last_pct != 100)) {
@@ -155,8 +157,11 @@ static void print_report(struct cli *cli, const struct dfumgr_update_report *r, 
 
 	if (!cli->json) {
 		if (r->serial[0] || r->path[0])
-			printf("%s board %s at %s: %s\n", what, r->serial[0] ? r->serial : "(no serial)",
-			       r->path, rc == 0 ? "OK" : r->cancelled ? "CANCELLED" : "FAILED");
+			printf("%s board %s at %s: %s\n", what,
+			       r->serial[0] ? r->serial : "(no serial)", r->path,
+			       rc == 0        ? "OK"
+			       : r->cancelled ? "CANCELLED"
+					      : "FAILED");
 		if (r->have_before)
 			printf("  before         image 0 %s, image 1 %s\n",
 			       dfumgr_version_format(&r->before[0], a),

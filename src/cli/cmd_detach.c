@@ -29,15 +29,16 @@ int cmd_detach(struct cli *cli, int argc, char **argv)
 		}
 		if (c == OPT_TIMEOUT) {
 			if (!cli_parse_u32(optarg, 3600, &v) || !v)
-				return cli_usage_error(cli, "detach", "bad --timeout '%s' (seconds)",
-						       optarg);
+				return cli_usage_error(cli, "detach",
+						       "bad --timeout '%s' (seconds)", optarg);
 			o.timeout_ms = v * 1000;
 			continue;
 		}
 		if (c == 'h') {
 			printf("Usage: dfu-mgr detach [OPTIONS]\n"
 			       "Switch a board from its application (runtime mode) to DFU mode "
-			       "(DFU_DETACH,\nand a USB reset when the board needs one) and wait until "
+			       "(DFU_DETACH,\nand a USB reset when the board needs one) and wait "
+			       "until "
 			       "it is back on the\nsame port with the same serial number.\n\n%s"
 			       "      --timeout S          wait for re-enumeration (default 30)\n",
 			       target_help);

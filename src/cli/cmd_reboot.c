@@ -29,15 +29,17 @@ int cmd_reboot(struct cli *cli, int argc, char **argv)
 		}
 		if (c == OPT_TIMEOUT) {
 			if (!cli_parse_u32(optarg, 3600, &v) || !v)
-				return cli_usage_error(cli, "reboot", "bad --timeout '%s' (seconds)",
-						       optarg);
+				return cli_usage_error(cli, "reboot",
+						       "bad --timeout '%s' (seconds)", optarg);
 			o.timeout_ms = v * 1000;
 			continue;
 		}
 		if (c == 'h') {
 			printf("Usage: dfu-mgr reboot [OPTIONS]\n"
-			       "Reset a board so that it runs its firmware: the shim's REBOOT (MCUboot "
-			       "runs,\nthen the application), or a USB reset for a plain DFU device in "
+			       "Reset a board so that it runs its firmware: the shim's REBOOT "
+			       "(MCUboot "
+			       "runs,\nthen the application), or a USB reset for a plain DFU "
+			       "device in "
 			       "DFU mode.\nWaits until the board is back on the same port.\n\n%s"
 			       "      --timeout S          wait for re-enumeration (default 30)\n",
 			       target_help);

@@ -98,7 +98,8 @@ int main(int argc, char **argv)
 			return EXIT_SOFTWARE;
 		}
 		cli.cancel = g_cancel;
-		/* no SA_RESTART: a blocking call returns EINTR and the library looks at the token */
+		/* no SA_RESTART: a blocking call returns EINTR and the library looks at the token
+		 */
 		sigemptyset(&sa.sa_mask);
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGTERM, &sa, NULL);

@@ -191,4 +191,3 @@ static bool marks_itself(struct dfumgr_ctx *ctx, struct dfumgr_dev *dev, const u
 	    img.trailer.image_ok == 1 ? " --confirm" : "");
 	return true;
 }
-

@@ -182,8 +182,8 @@ int dfumgr_board_reset_to_runtime(struct dfumgr_ctx *ctx, struct dfumgr_dev *dev
 	dfumgr_dev_close(dev);
 	if (rc < 0)
 		return dfumgr_fail_prefix(ctx, rc, "USB reset of %s", before.path);
-	rc = dfumgr_board_wait(ctx, be, &id, false, quick < timeout_ms ? quick : timeout_ms,
-			       cancel, ret_info);
+	rc = dfumgr_board_wait(ctx, be, &id, false, quick < timeout_ms ? quick : timeout_ms, cancel,
+			       ret_info);
 	if (rc != -DFUMGR_E_TIMEOUT)
 		return rc;
 	/* still (or again) in DFU mode: a reset that did not reach it, or a device that needs
@@ -227,10 +227,11 @@ DFUMGR_EXPORT int dfumgr_board_reboot(struct dfumgr_ctx *ctx, struct dfumgr_back
 		dfumgr_ctx_clear_error(ctx);
 		if (!info.dfu_mode) {
 			dfumgr_dev_close(dev);
-			return dfumgr_fail(ctx, DFUMGR_E_UNSUPPORTED,
-					   "%s is a plain DFU device in runtime mode: DFU 1.1 has no "
-					   "request that restarts an application (power-cycle it)",
-					   info.path);
+			return dfumgr_fail(
+			    ctx, DFUMGR_E_UNSUPPORTED,
+			    "%s is a plain DFU device in runtime mode: DFU 1.1 has no "
+			    "request that restarts an application (power-cycle it)",
+			    info.path);
 		}
 		rc = dfumgr_board_reset_to_runtime(ctx, dev, o.cancel, o.timeout_ms, &info);
 		if (rc == 0) {

@@ -221,10 +221,11 @@ static int check_image(struct checker *c, const struct dfumgr_manifest_image *mi
 		 * in a signed manifest would otherwise ride on the manifest's word alone.
 		 */
 		if (rc == -DFUMGR_E_NOSIG && !bi->img.sig) {
-			dfumgr_fail(ctx, DFUMGR_E_NOSIG,
-				    "%s: the image is not signed, and with trusted keys every image "
-				    "must be (sign it at pack time with pack --key)",
-				    show);
+			dfumgr_fail(
+			    ctx, DFUMGR_E_NOSIG,
+			    "%s: the image is not signed, and with trusted keys every image "
+			    "must be (sign it at pack time with pack --key)",
+			    show);
 			return check_failed(c, what, -DFUMGR_E_NOSIG);
 		} else if (rc < 0)
 			return check_failed(c, what, dfumgr_fail_prefix(ctx, rc, "%s", show));

@@ -213,8 +213,8 @@ DFUMGR_EXPORT int dfumgr_backend_monitor_stats(struct dfumgr_backend *be,
 {
 	struct dfumgr_monitor_stats s;
 
-	if (!be || !ret || ret->size < offsetof(struct dfumgr_monitor_stats, events) +
-					   sizeof(ret->events))
+	if (!be || !ret ||
+	    ret->size < offsetof(struct dfumgr_monitor_stats, events) + sizeof(ret->events))
 		return -DFUMGR_E_INVAL;
 	pthread_mutex_lock(&be->lock);
 	s = be->stats;
@@ -422,8 +422,8 @@ DFUMGR_EXPORT bool dfumgr_board_id_match(const struct dfumgr_board_id *id,
 	 * keeps another board plugged into the same port later out, the VID keeps a device of
 	 * another vendor out. An empty serial is only ever equal to an empty serial.
 	 */
-	return id && info && id->path[0] && id->vid == info->vid &&
-	       !strcmp(id->path, info->path) && !strcmp(id->serial, info->serial);
+	return id && info && id->path[0] && id->vid == info->vid && !strcmp(id->path, info->path) &&
+	       !strcmp(id->serial, info->serial);
 }
 
 DFUMGR_EXPORT const char *dfumgr_board_id_str(const struct dfumgr_board_id *id, char *buf,
@@ -477,8 +477,8 @@ DFUMGR_EXPORT int dfumgr_board_wait(struct dfumgr_ctx *ctx, struct dfumgr_backen
 		free(list);
 		if (hits > 1)
 			return dfumgr_fail(ctx, DFUMGR_E_AMBIGUOUS,
-					   "%zu DFU interfaces answer for %s: refusing to guess", hits,
-					   who);
+					   "%zu DFU interfaces answer for %s: refusing to guess",
+					   hits, who);
 		if (hits == 1) {
 			*ret_info = found;
 			return 0;
@@ -492,11 +492,9 @@ DFUMGR_EXPORT int dfumgr_board_wait(struct dfumgr_ctx *ctx, struct dfumgr_backen
 			return dfumgr_fail(ctx, DFUMGR_E_TIMEOUT,
 					   "%s did not come back in %s mode within %u ms%s", who,
 					   dfu_mode ? "DFU" : "runtime", timeout_ms, seen);
-		rc = be->ops->wait_event(be->priv,
-					 (unsigned)(((uint64_t)timeout_ms * 1000 - (now - start) +
-						     999) /
-						    1000),
-					 cancel);
+		rc = be->ops->wait_event(
+		    be->priv,
+		    (unsigned)(((uint64_t)timeout_ms * 1000 - (now - start) + 999) / 1000), cancel);
 		if (rc == -DFUMGR_E_CANCELLED)
 			continue; /* reported above with what was awaited */
 	}

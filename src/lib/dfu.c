@@ -163,7 +163,8 @@ DFUMGR_EXPORT int dfumgr_dfu_to_idle(struct dfumgr_dev *dev)
 		case DFU_STATE_DNBUSY:
 		case DFU_STATE_MANIFEST:
 			/* §6.1.2: no request but GETSTATUS until the poll timeout has passed */
-			rc = sleep_ms(dev, st.poll_timeout_ms, "waiting for the device to leave a busy state");
+			rc = sleep_ms(dev, st.poll_timeout_ms,
+				      "waiting for the device to leave a busy state");
 			break;
 		case DFU_STATE_DNLOAD_SYNC:
 		case DFU_STATE_DNLOAD_IDLE:
@@ -368,8 +369,8 @@ DFUMGR_EXPORT int dfumgr_dfu_download(struct dfumgr_dev *dev, uint8_t alt, const
 			rc = dfumgr_fail(dev->ctx, why,
 					 "%s after %zu of %zu bytes of alt %u (the device got "
 					 "DFU_ABORT)",
-					 why == DFUMGR_E_CANCELLED ? "cancelled" : "out of time", off,
-					 size, alt);
+					 why == DFUMGR_E_CANCELLED ? "cancelled" : "out of time",
+					 off, size, alt);
 			goto out;
 		}
 		memcpy(block, data + off, len);

@@ -107,9 +107,8 @@ DFUMGR_EXPORT int dfumgr_file_write(struct dfumgr_ctx *ctx, const char *path, co
 	return dfumgr_file_write_mode(ctx, path, buf, size, overwrite, 0644);
 }
 
-DFUMGR_EXPORT int dfumgr_file_write_mode(struct dfumgr_ctx *ctx, const char *path,
-					 const void *buf, size_t size, bool overwrite,
-					 unsigned mode)
+DFUMGR_EXPORT int dfumgr_file_write_mode(struct dfumgr_ctx *ctx, const char *path, const void *buf,
+					 size_t size, bool overwrite, unsigned mode)
 {
 	char tmp[4096];
 	const uint8_t *p = buf;

@@ -348,9 +348,9 @@ static int check_no_nul(struct dfumgr_ctx *ctx, const uint8_t *buf, size_t size)
 static int parse_image(struct dfumgr_ctx *ctx, const cJSON *obj, size_t index,
 		       struct dfumgr_manifest_image *mi)
 {
-	static const char *const names[] = {"image",   "alt",          "file",
-					    "size",    "sha256",       "version",
-					    "load_address", "security_counter"};
+	static const char *const names[] = {
+	    "image",  "alt",     "file",         "size",
+	    "sha256", "version", "load_address", "security_counter"};
 	enum {
 		K_IMAGE,
 		K_ALT,

@@ -307,7 +307,7 @@ static void describe_interface(const struct libusb_config_descriptor *cfg,
 	 */
 	for (int a = 0; a < intf->num_altsetting && !info->has_func; a++)
 		info->has_func = usb_find_func_desc(intf->altsetting[a].extra,
-						intf->altsetting[a].extra_length, &info->func);
+						    intf->altsetting[a].extra_length, &info->func);
 	if (!info->has_func)
 		info->has_func = usb_find_func_desc(cfg->extra, cfg->extra_length, &info->func);
 }

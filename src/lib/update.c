@@ -64,7 +64,7 @@ struct run {
 	uint64_t deadline_us; /* 0: none */
 	int alt[2];
 	unsigned timeout_ms;
-	bool wrote; /* a DNLOAD reached the board */
+	bool wrote;                   /* a DNLOAD reached the board */
 	struct dfumgr_shim_info info; /* GET_INFO at preflight (valid when r->shim) */
 	char shim_refusal[256];       /* why a board that answered GET_INFO is no shim for us */
 	/* the caller's versioned structs, copied in full; the report goes back at the end */
@@ -640,12 +640,14 @@ static void recover(struct run *x, int rc)
 
 		x->dev->ctx = NULL; /* keep the original error */
 		dfumgr_log(log, DFUMGR_LOG_INFO, "board %s: recovery: %s", x->r->serial,
-			   x->r->shim ? "rebooting it into its previous images" : "leaving it idle");
+			   x->r->shim ? "rebooting it into its previous images"
+				      : "leaving it idle");
 	}
 	if (dfumgr_dev_info(x->dev)->dfu_mode) {
 		if (x->r->shim && dfumgr_shim_reboot(x->dev) == 0) {
 			x->dev = dfumgr_dev_close(x->dev);
-			set_state(x, nothing, "nothing committed; rebooted into its previous images");
+			set_state(x, nothing,
+				  "nothing committed; rebooted into its previous images");
 			return;
 		}
 		if (!x->r->shim) {
@@ -715,8 +717,7 @@ static void finish_report(struct run *x)
 
 	if (!x->caller_report)
 		return;
-	n = x->caller_report->size < sizeof(x->report) ? x->caller_report->size
-						       : sizeof(x->report);
+	n = x->caller_report->size < sizeof(x->report) ? x->caller_report->size : sizeof(x->report);
 	x->report.size = n;
 	memcpy(x->caller_report, &x->report, n);
 }

@@ -55,19 +55,22 @@ int cli_backend_new(struct cli *cli, struct dfumgr_backend **ret)
 	struct loop *l;
 
 	if (!dir)
-		return cli_fail(cli, dfumgr_ctx_set_error(cli->ctx, DFUMGR_E_INVAL,
-							  "DFUMGR_LOOP_DIR is not set"),
-				"loop backend");
+		return cli_fail(
+		    cli,
+		    dfumgr_ctx_set_error(cli->ctx, DFUMGR_E_INVAL, "DFUMGR_LOOP_DIR is not set"),
+		    "loop backend");
 	l = loop_open(dir, n);
 	if (!l)
-		return cli_fail(cli, dfumgr_ctx_set_error(cli->ctx, DFUMGR_E_IO, "cannot open %s", dir),
+		return cli_fail(cli,
+				dfumgr_ctx_set_error(cli->ctx, DFUMGR_E_IO, "cannot open %s", dir),
 				"loop backend");
 	l->owned = true;
 	for (const char *p = q; p && *p;) {
 		if (quirk(l, p) < 0) {
 			loop_free(l);
-			return cli_fail(cli, dfumgr_ctx_set_error(cli->ctx, DFUMGR_E_INVAL,
-								  "bad DFUMGR_LOOP_QUIRKS at '%s'", p),
+			return cli_fail(cli,
+					dfumgr_ctx_set_error(cli->ctx, DFUMGR_E_INVAL,
+							     "bad DFUMGR_LOOP_QUIRKS at '%s'", p),
 					"loop backend");
 		}
 		p = strchr(p, ',');

@@ -277,8 +277,7 @@ static struct loop_board *board_of(struct loop *l, const struct dfumgr_device_in
 	return NULL;
 }
 
-static int get_desc(struct loop_board *lb, uint8_t type, uint8_t index, uint8_t *buf,
-		    uint16_t len)
+static int get_desc(struct loop_board *lb, uint8_t type, uint8_t index, uint8_t *buf, uint16_t len)
 {
 	uint8_t setup[8] = {0x80, 6, index, type, 0, 0, (uint8_t)len, (uint8_t)(len >> 8)};
 

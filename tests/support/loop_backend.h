@@ -30,9 +30,9 @@ struct loop_board {
 	bool boot_first;
 	unsigned crash_boots;
 	/* identity and quirks */
-	uint16_t vid, pid; /* 0: dfu-mgr's */
-	unsigned port;     /* the path is "9-<port>"; kept across re-enumeration */
-	bool busy_forever; /* after a DNLOAD: dfuDNBUSY with bwPollTimeout 0xFFFFFF, forever */
+	uint16_t vid, pid;     /* 0: dfu-mgr's */
+	unsigned port;         /* the path is "9-<port>"; kept across re-enumeration */
+	bool busy_forever;     /* after a DNLOAD: dfuDNBUSY with bwPollTimeout 0xFFFFFF, forever */
 	bool stays_on_detach;  /* announces bitWillDetach but does not leave after DETACH */
 	bool detach_armed;     /* got DETACH (appDETACH): a bus reset now enters DFU mode */
 	bool reset_keeps_mode; /* a bus reset does not get it out of DFU mode (USB/IP-like) */

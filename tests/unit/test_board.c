@@ -68,10 +68,8 @@ static struct dfumgr_bundle *make_bundle(struct fx *f, const char *v)
 static struct dfumgr_bundle *make_bundle_sec(struct fx *f, const char *v, bool has_sec,
 					     uint32_t sec)
 {
-	struct dfumgr_pack_opts po = {.key = f->key,
-				      .product = EMU_DEFAULT_PRODUCT,
-				      .has_sec_cnt = has_sec,
-				      .sec_cnt = sec};
+	struct dfumgr_pack_opts po = {
+	    .key = f->key, .product = EMU_DEFAULT_PRODUCT, .has_sec_cnt = has_sec, .sec_cnt = sec};
 	struct dfumgr_pack_result r = {0};
 	struct dfumgr_bundle *b = NULL;
 	uint8_t *p0 = malloc(20000), *p1 = malloc(60000);
@@ -123,7 +121,8 @@ static void test_wrong_board_two_serialless_plain_boards(void **state)
 	struct dfumgr_bundle *b = make_bundle(f, "2.0.0+1");
 	struct dfumgr_update_opts o = DFUMGR_UPDATE_OPTS_INIT;
 	struct dfumgr_update_report r = DFUMGR_UPDATE_REPORT_INIT;
-	const struct dfumgr_image *img1 = dfumgr_bundle_image(b, 1), *img0 = dfumgr_bundle_image(b, 0);
+	const struct dfumgr_image *img1 = dfumgr_bundle_image(b, 1),
+				  *img0 = dfumgr_bundle_image(b, 0);
 	int rc;
 
 	(void)state;

@@ -159,9 +159,8 @@ static void rewrite_manifest(struct fx *f, const struct dfumgr_manifest *m)
 	assert_int_equal(dfumgr_manifest_serialize(f->ctx, m, &json, &size), 0);
 	assert_int_equal(dfumgr_file_write(f->ctx, in_bundle(f, "manifest.json"), json, size, true),
 			 0);
-	assert_int_equal(dfumgr_manifest_sign(f->ctx, f->key, (const uint8_t *)json, size, sig,
-					      &sig_len),
-			 0);
+	assert_int_equal(
+	    dfumgr_manifest_sign(f->ctx, f->key, (const uint8_t *)json, size, sig, &sig_len), 0);
 	assert_int_equal(
 	    dfumgr_file_write(f->ctx, in_bundle(f, "manifest.json.sig"), sig, sig_len, true), 0);
 	/* and the library's own signing refuses it when the files do not match */

@@ -76,9 +76,8 @@ static void test_sixteen_boards_sixteen_threads(void **state)
 	po.key = key;
 	po.product = EMU_DEFAULT_PRODUCT;
 	assert_int_equal(dfumgr_version_parse("3.1.0+7", &po.version), 0);
-	assert_int_equal(dfumgr_pack_payloads(ctx, p0, 16000, 0xc200, p1, 40000, 0x10120200, &po,
-					      &pr),
-			 0);
+	assert_int_equal(
+	    dfumgr_pack_payloads(ctx, p0, 16000, 0xc200, p1, 40000, 0x10120200, &po, &pr), 0);
 	snprintf(dir, sizeof(dir), "%s/b", tmp);
 	assert_int_equal(dfumgr_bundle_write(ctx, dir, &pr.manifest, pr.image, pr.image_size, key),
 			 0);

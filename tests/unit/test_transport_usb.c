@@ -10,8 +10,8 @@
 static void test_func_desc_dfu_1_1(void **state)
 {
 	/* an endpoint-less interface's extra bytes: a vendor descriptor, then DFU functional */
-	const unsigned char d[] = {4,    0x24, 0xaa, 0xbb, /* some class-specific descriptor */
-				   9,    0x21, 0x0f, 0xe8, 0x03, 0x00, 0x10, 0x10, 0x01};
+	const unsigned char d[] = {4, 0x24, 0xaa, 0xbb, /* some class-specific descriptor */
+				   9, 0x21, 0x0f, 0xe8, 0x03, 0x00, 0x10, 0x10, 0x01};
 	struct dfumgr_dfu_func f = {0};
 
 	(void)state;

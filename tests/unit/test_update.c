@@ -426,8 +426,7 @@ static void test_dfu_engine_download_upload_and_errors(void **state)
 	assert_non_null(strstr(dfumgr_ctx_errmsg(f->ctx), "appIDLE, not in DFU mode"));
 	assert_int_equal(dfumgr_dfu_detach(dev), 0);
 	dfumgr_dev_close(dev);
-	assert_int_equal(wait_board(f, 0, true, &info),
-			 0);
+	assert_int_equal(wait_board(f, 0, true, &info), 0);
 	assert_int_equal(dfumgr_dev_open_info(f->ctx, f->be, &info, &dev), 0);
 	assert_int_equal(dfumgr_dev_find_alt(dev, "image-1"), 1);
 	assert_int_equal(dfumgr_dev_find_alt(dev, "0"), 0);
@@ -482,7 +481,8 @@ static void test_dfu_engine_download_upload_and_errors(void **state)
 		assert_int_equal(dfumgr_cancel_new(&c), 0);
 		dfumgr_cancel_trigger(c);
 		dfumgr_dev_set_limits(dev, c, 0);
-		assert_int_equal(dfumgr_dfu_download(dev, 1, data, 50000, NULL), -DFUMGR_E_CANCELLED);
+		assert_int_equal(dfumgr_dfu_download(dev, 1, data, 50000, NULL),
+				 -DFUMGR_E_CANCELLED);
 		assert_non_null(strstr(dfumgr_ctx_errmsg(f->ctx), "cancelled"));
 		dfumgr_dev_set_limits(dev, NULL, 0);
 		dfumgr_cancel_free(c);
@@ -514,8 +514,7 @@ static void test_commit_only_after_another_tool_wrote_the_slots(void **state)
 	assert_int_equal(dfumgr_dev_open(f->ctx, f->be, &m, &dev), 0);
 	assert_int_equal(dfumgr_dfu_detach(dev), 0);
 	dev = dfumgr_dev_close(dev);
-	assert_int_equal(wait_board(f, 0, true, &info),
-			 0);
+	assert_int_equal(wait_board(f, 0, true, &info), 0);
 	assert_int_equal(dfumgr_dev_open_info(f->ctx, f->be, &info, &dev), 0);
 	for (unsigned i = 0; i < 2; i++) {
 		const struct dfumgr_image *img = dfumgr_bundle_image(b, i);
