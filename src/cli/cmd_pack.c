@@ -170,7 +170,7 @@ int cmd_pack(struct cli *cli, int argc, char **argv)
 	const char *version = NULL;
 	uint8_t *buf = NULL, *qbuf = NULL;
 	size_t size = 0, qsize = 0;
-	uint32_t v, align = 0, sectors = 0, qspi_addr = 0x10120200;
+	uint32_t v, align = 0, sectors = 0, qspi_addr = DFUMGR_PACK_QSPI_ADDRESS_DEFAULT;
 	bool single = false;
 	int c, rc, ret = EXIT_SOFTWARE;
 
