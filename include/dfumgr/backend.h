@@ -46,9 +46,9 @@ struct dfumgr_backend_ops {
 		    size_t *ret_n);
 	/*
 	 * Reads the strings of one listed device (control transfers). The device monitor calls it
-	 * once per enumeration of a device. 0 when done (a device that cannot be opened, e.g. for
-	 * lack of permission, keeps "" strings and is still 0); < 0 when it should be tried again
-	 * later (the device was not ready).
+	 * once per enumeration of a device. 0 when done; -DFUMGR_E_ACCESS when the device cannot
+	 * be opened for lack of permission (listed with "" strings, read again at the next
+	 * refresh); other < 0 when it should be tried again later (not ready, gone).
 	 */
 	int (*read_strings)(void *b, struct dfumgr_ctx *ctx, struct dfumgr_device_info *info);
 	/* Opens (claims) the DFU interface of a listed device. */

@@ -11,6 +11,7 @@
 struct monitor_entry {
 	struct dfumgr_device_info info;
 	bool strings_done; /* read_strings() succeeded for this enumeration */
+	bool denied;       /* listed without strings (no access yet): read again at each refresh */
 };
 
 struct dfumgr_backend {

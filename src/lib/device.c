@@ -150,9 +150,16 @@ static int monitor_refresh(struct dfumgr_ctx *ctx, struct dfumgr_backend *be, ui
 				break;
 			}
 		}
-		if (!next[i].strings_done && be->ops->read_strings) {
-			next[i].strings_done =
-			    be->ops->read_strings(be->priv, NULL, &next[i].info) == 0;
+		if ((!next[i].strings_done || next[i].denied) && be->ops->read_strings) {
+			int rc2 = be->ops->read_strings(be->priv, NULL, &next[i].info);
+
+			/*
+			 * No access (yet: udev may not have applied its rule): listed without
+			 * strings, as before, and read again later. Any other failure (not ready,
+			 * gone): not listed until a read succeeds.
+			 */
+			next[i].denied = rc2 == -DFUMGR_E_ACCESS;
+			next[i].strings_done = rc2 == 0 || next[i].denied;
 			be->stats.string_reads++;
 		} else if (!be->ops->read_strings) {
 			next[i].strings_done = true;
@@ -183,7 +190,7 @@ DFUMGR_EXPORT int dfumgr_device_list(struct dfumgr_ctx *ctx, struct dfumgr_backe
 	pthread_mutex_lock(&be->lock);
 	ev = events_now(be);
 	for (size_t i = 0; i < be->n_cache; i++)
-		retry = retry || !be->cache[i].strings_done;
+		retry = retry || !be->cache[i].strings_done || be->cache[i].denied;
 	/* a device whose strings could not be read yet (not ready) is tried again */
 	if (!be->valid || ev != be->seen_events || retry) {
 		rc = monitor_refresh(ctx, be, ev);

@@ -431,7 +431,9 @@ static int usb_read_strings(void *priv, struct dfumgr_ctx *ctx, struct dfumgr_de
 			   "USB device %s (%04x:%04x): cannot open it to read its strings: %s",
 			   info->path, dd.idVendor, dd.idProduct, libusb_strerror(lrc));
 		h = NULL;
-		rc = lrc == LIBUSB_ERROR_NO_DEVICE ? -DFUMGR_E_DISCONNECTED : 0;
+		rc = lrc == LIBUSB_ERROR_NO_DEVICE ? -DFUMGR_E_DISCONNECTED
+		     : lrc == LIBUSB_ERROR_ACCESS  ? -DFUMGR_E_ACCESS
+						   : 0;
 		goto out;
 	}
 	read_string(h, dd.iManufacturer, info->manufacturer);
