@@ -14,8 +14,11 @@
 #include "dfumgr/shim.h"
 #include "dfumgr/wire.h"
 
-/* Margin over wDetachTimeOut before a will-detach device that stayed is reset (§5.1). */
-#define DETACH_MARGIN_MS 500
+/*
+ * Margin over wDetachTimeOut before a will-detach device that stayed is reset (§5.1): a loaded
+ * host may see a device that did leave a little late.
+ */
+#define DETACH_MARGIN_MS 1000
 
 static int get_opts(struct dfumgr_ctx *ctx, const struct dfumgr_board_opts *in,
 		    struct dfumgr_board_opts *o)
@@ -122,6 +125,9 @@ DFUMGR_EXPORT int dfumgr_board_enter_dfu_dev(struct dfumgr_dev *dev,
 				rc = dev->ops->reset(dev->t, ctx);
 				dev = dfumgr_dev_close(dev);
 			}
+			/* gone meanwhile: it detached by itself after all (a slow one) */
+			if (rc == -DFUMGR_E_DISCONNECTED || rc == -DFUMGR_E_NODEV)
+				rc = 0;
 			if (rc < 0)
 				return dfumgr_fail_prefix(ctx, rc, "USB reset after DFU_DETACH");
 		} else if (rc != -DFUMGR_E_TIMEOUT) {
