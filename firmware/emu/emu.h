@@ -23,9 +23,10 @@
 
 /* A board's USB connection: a vhci socketpair or an imported USB/IP TCP connection. */
 struct link {
-	int fd;        /* our end of the URB stream, -1 when unplugged */
-	bool exported; /* TCP mode: waiting for OP_REQ_IMPORT */
-	int vhci_port; /* direct attach: the port we used */
+	int fd;                /* our end of the URB stream, -1 when unplugged */
+	bool exported;         /* TCP mode: waiting for OP_REQ_IMPORT */
+	int vhci_port;         /* direct attach: the port we used */
+	uint64_t port_wait_us; /* since when a re-attach waits for that port to be released */
 	size_t rx_len;
 	uint8_t *rx;
 	uint64_t plug_at_us; /* 0: none; else plug (or boot first, see boot_first) then */
@@ -97,7 +98,11 @@ void emu_registry_boot(struct emu *e, unsigned i);
 int emu_registry_timers(struct emu *e, int timeout_ms);
 void emu_registry_free(struct emu *e);
 
-/* vhci.c: attach board i through vhci-hcd's sysfs attach file. Returns 0 or -errno. */
+/*
+ * vhci.c: attach board i through vhci-hcd's sysfs attach file. Returns 0 or -errno; -EAGAIN
+ * while the port the board had is not released yet (try again shortly: the board comes back on
+ * its own port, as a real board does; after 10 s any free port is taken).
+ */
 int emu_vhci_attach(struct emu *e, unsigned i);
 
 /* server.c: the USB/IP TCP server (device list, import). */

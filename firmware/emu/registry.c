@@ -95,8 +95,8 @@ void emu_registry_plug(struct emu *e, unsigned i)
 	l->plug_at_us = 0;
 	if (e->boards[i]->mode == EMU_MODE_OFF)
 		return;
-	if (e->direct)
-		emu_vhci_attach(e, i);
+	if (e->direct && emu_vhci_attach(e, i) == -EAGAIN)
+		emu_registry_schedule(e, i, false, 20); /* its port is not released yet */
 	else
 		l->exported = true; /* usbip attach imports it again */
 }

@@ -46,20 +46,8 @@ static int vhci_free_port(int skip_below)
 	return -1;
 }
 
-/*
- * The port a re-enumerating board had, once the kernel has let go of it: a real board comes
- * back on the same physical port, and hosts follow boards by port path. -1 if it stays busy
- * for a second (then any free port is taken, as before).
- */
-static int vhci_same_port(int port)
-{
-	for (int i = 0; port >= 0 && i < 50; i++) {
-		if (vhci_free_port(port) == port)
-			return port;
-		usleep(20000);
-	}
-	return -1;
-}
+/* How long a re-attach waits for the board's old port before it takes any free one. */
+#define SAME_PORT_WAIT_US (10u * 1000 * 1000)
 
 int emu_vhci_attach(struct emu *e, unsigned i)
 {
@@ -68,10 +56,28 @@ int emu_vhci_attach(struct emu *e, unsigned i)
 	int sv[2], port = -1, fd, same;
 	char path[128], msg[64];
 
+	/*
+	 * A real board comes back on the same physical port, and hosts follow boards by port
+	 * path: wait (without blocking the other boards) until the kernel has released the port
+	 * this board had, then take it again.
+	 */
+	same = -1;
+	if (l->vhci_port >= 0) {
+		if (vhci_free_port(l->vhci_port) == l->vhci_port) {
+			same = l->vhci_port;
+		} else {
+			if (!l->port_wait_us)
+				l->port_wait_us = emu_now_us();
+			if (emu_now_us() - l->port_wait_us < SAME_PORT_WAIT_US)
+				return -EAGAIN;
+			emu_log(e, "%s: vhci port %d still busy after %u s: taking another",
+				b->serial, l->vhci_port, SAME_PORT_WAIT_US / 1000000);
+		}
+	}
+	l->port_wait_us = 0;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
 	snprintf(path, sizeof(path), "%s/attach", VHCI_DIR);
-	same = vhci_same_port(l->vhci_port);
 	for (int tries = 0; tries < 16; tries++) {
 		ssize_t w;
 		int n;
