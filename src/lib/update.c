@@ -588,7 +588,9 @@ static void recover(struct run *x, int rc)
 	struct dfumgr_device_info info;
 	bool gone = rc == -DFUMGR_E_DISCONNECTED || rc == -DFUMGR_E_TIMEOUT;
 	bool cancelled = rc == -DFUMGR_E_CANCELLED || dfumgr_cancel_is_set(x->o->cancel);
-	uint64_t limit = cancelled ? RECOVER_AFTER_CANCEL_US : 5000000;
+	/* a board that went away (cable, power) comes back within seconds; a loaded host sees it
+	 * later: waited for up to 15 s, unless the user is waiting for us to stop */
+	uint64_t limit = cancelled ? RECOVER_AFTER_CANCEL_US : 15000000;
 	enum dfumgr_outcome nothing = x->wrote ? DFUMGR_OUTCOME_OLD_PAIR : DFUMGR_OUTCOME_UNTOUCHED;
 
 	x->r->cancelled = cancelled;

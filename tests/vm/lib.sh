@@ -58,8 +58,10 @@ emu_start() {
 
 # wait_board SERIAL runtime|dfu [TIMEOUT_S]: attached in that mode and visible to the kernel.
 wait_board() {
-	local i
+	local i end=$((SECONDS + ${3:-20}))
+	# by the clock, not by count: on a loaded machine one look (emu_ctl, python) takes seconds
 	for i in $(seq 1 $((${3:-20} * 10))); do
+		[ $SECONDS -le $end ] || break
 		if [ "$(board_field "$1" 'd["mode"] + ("+" if d["attached"] else "-")')" = "$2+" ] &&
 			[ "$(usb_count "$1")" -ge 1 ]; then
 			udevadm settle 2>/dev/null || true
