@@ -436,8 +436,12 @@ static void live_board(const struct scenario *sc)
 static int open_board(bool dfu_mode, struct dfumgr_dev **ret)
 {
 	struct dfumgr_device_info info;
-	int rc = dfumgr_device_wait(T.ctx, T.be, T.loop->boards[0].b.serial, NULL, dfu_mode, 10000,
-				    &info);
+	struct dfumgr_board_id id = {.vid = DFUMGR_USB_VID};
+	int rc;
+
+	snprintf(id.serial, sizeof(id.serial), "%s", T.loop->boards[0].b.serial);
+	snprintf(id.path, sizeof(id.path), "9-%u", T.loop->boards[0].port);
+	rc = dfumgr_board_wait(T.ctx, T.be, &id, dfu_mode, 10000, NULL, &info);
 
 	return rc < 0 ? rc : dfumgr_dev_open_info(T.ctx, T.be, &info, ret);
 }

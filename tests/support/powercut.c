@@ -208,8 +208,8 @@ static int one_case(struct pc *p, unsigned cut, bool reference)
 {
 	struct loop *l = p->loop;
 	struct dfumgr_backend *be = p->be;
-	struct dfumgr_update_opts uo = {0};
-	struct dfumgr_update_report rep;
+	struct dfumgr_update_opts uo = DFUMGR_UPDATE_OPTS_INIT;
+	struct dfumgr_update_report rep = DFUMGR_UPDATE_REPORT_INIT;
 	struct emu_board *b = &l->boards[0].b;
 	enum powercut_outcome out;
 	char desc[300];
