@@ -87,6 +87,18 @@ DFUMGR_EXPORT int dfumgr_bundle_open(struct dfumgr_ctx *ctx, const char *dir,
 				     struct dfumgr_bundle_report *report,
 				     struct dfumgr_bundle **ret_bundle);
 
+/*
+ * As dfumgr_bundle_open(), with dir relative to the directory open on dirfd (AT_FDCWD: the
+ * working directory, exactly as dfumgr_bundle_open()). With a real dirfd the bundle directory
+ * itself must not be a symbolic link (-DFUMGR_E_UNSAFE_PATH), so a program watching a drop
+ * directory checks the entry that was dropped, and renames the same entry afterwards
+ * (renameat() on the same dirfd). Messages name the file as "dir/file".
+ */
+DFUMGR_EXPORT int dfumgr_bundle_openat(struct dfumgr_ctx *ctx, int dirfd, const char *dir,
+				       const struct dfumgr_keyring *ring, unsigned flags,
+				       struct dfumgr_bundle_report *report,
+				       struct dfumgr_bundle **ret_bundle);
+
 /* Frees the bundle and its image bytes; accepts NULL; returns NULL. */
 DFUMGR_EXPORT struct dfumgr_bundle *dfumgr_bundle_free(struct dfumgr_bundle *bundle);
 

@@ -387,6 +387,14 @@ DFUMGR_EXPORT int dfumgr_bundle_open(struct dfumgr_ctx *ctx, const char *dir,
 				     struct dfumgr_bundle_report *report,
 				     struct dfumgr_bundle **ret_bundle)
 {
+	return dfumgr_bundle_openat(ctx, AT_FDCWD, dir, ring, flags, report, ret_bundle);
+}
+
+DFUMGR_EXPORT int dfumgr_bundle_openat(struct dfumgr_ctx *ctx, int dirfd, const char *dir,
+				       const struct dfumgr_keyring *ring, unsigned flags,
+				       struct dfumgr_bundle_report *report,
+				       struct dfumgr_bundle **ret_bundle)
+{
 	struct checker c = {.ctx = ctx, .report = report};
 	struct dfumgr_bundle *b = NULL;
 	uint8_t *mbuf = NULL;
@@ -410,7 +418,24 @@ DFUMGR_EXPORT int dfumgr_bundle_open(struct dfumgr_ctx *ctx, const char *dir,
 	if (!b)
 		return dfumgr_fail(ctx, DFUMGR_E_NOMEM, "out of memory");
 
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/*
+	 * Relative to dirfd, the bundle directory itself must not be a symlink either: a daemon
+	 * that checks what was dropped into its incoming directory must check that directory,
+	 * not what a link points to. A path given to dfumgr_bundle_open() may go through links.
+	 */
+	dfd = openat(dirfd, dir,
+		     O_RDONLY | O_DIRECTORY | O_CLOEXEC | (dirfd == AT_FDCWD ? 0 : O_NOFOLLOW));
+	if (dfd < 0 && dirfd != AT_FDCWD && (errno == ELOOP || errno == ENOTDIR)) {
+		struct stat st;
+
+		if (fstatat(dirfd, dir, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+			rc = dfumgr_fail(ctx, DFUMGR_E_UNSAFE_PATH,
+					 "%s: is a symbolic link, not a bundle directory", dir);
+			check_failed(&c, "bundle directory", rc);
+			goto out;
+		}
+		errno = ENOTDIR;
+	}
 	if (dfd < 0) {
 		rc = dfumgr_fail(ctx, dfumgr_errno_to_err(errno),
 				 "%s: cannot open bundle directory: %s", dir, strerror(errno));
