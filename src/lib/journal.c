@@ -93,6 +93,8 @@ static int cut_torn_tail(struct dfumgr_journal *j)
 	if (fstat(j->fd, &st) < 0)
 		return io_fail(j->ctx, "cannot stat", j->path);
 	end = st.st_size;
+	if (end == 0)
+		return 0; /* a new journal */
 	while (end > 0) {
 		size_t n = end < (off_t)sizeof(buf) ? (size_t)end : sizeof(buf);
 		ssize_t got = pread(j->fd, buf, n, end - (off_t)n);
