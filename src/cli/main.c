@@ -32,6 +32,9 @@ static const struct cli_command commands[] = {
     {"reboot", cmd_reboot, "reset a board (MCUboot runs, then the application)"},
     {"fetch", cmd_fetch, "fetch a release from a signed feed (or a bundle) over HTTPS"},
     {"publish", cmd_publish, "add a signed bundle to a signed release feed"},
+    {"status", cmd_status, "what the update daemon dfu-mgrd is doing"},
+    {"daemon", cmd_daemon, "requests to dfu-mgrd: boards, update, pause, subscribe, ..."},
+    {"history", cmd_history, "what dfu-mgrd did (reads its history, also while it is down)"},
 };
 
 static void usage(FILE *f, const char *prog)
@@ -48,7 +51,8 @@ static void usage(FILE *f, const char *prog)
 		   "  --version      print the version of dfu-mgr\n"
 		   "  -v, --verbose  more detail on stderr\n"
 		   "\nExit codes: 0 ok, 1 verification failed, 64 usage, 65 invalid input, "
-		   "66 missing input,\n69 no device, 73 cannot create output, 74 I/O error. "
+		   "66 missing input,\n69 no device (or no daemon), 73 cannot create output, 74 "
+		   "I/O error. "
 		   "See dfu-mgr(1).\n");
 }
 
