@@ -184,8 +184,9 @@ int daemon_send(struct cli *cli, struct daemon_conn *c, cJSON *req)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			fprintf(stderr, "%s: sending to dfu-mgrd: %s\n", cli->prog,
-				strerror(errno));
+			if (errno != EPIPE && errno != ECONNRESET)
+				fprintf(stderr, "%s: sending to dfu-mgrd: %s\n", cli->prog,
+					strerror(errno));
 			cJSON_free(text);
 			return EXIT_IOERR;
 		}
@@ -206,8 +207,9 @@ int daemon_call(struct cli *cli, const char *socket_path, cJSON *req, cJSON **re
 		return rc;
 	}
 	rc = daemon_send(cli, &c, req);
-	if (rc == EXIT_OK)
-		rc = daemon_read(cli, &c, DAEMON_TIMEOUT_MS, ret_reply);
+	/* a daemon that turns us away says why, then closes: the send may fail, the reason not */
+	if (rc == EXIT_OK || rc == EXIT_IOERR)
+		rc = daemon_read(cli, &c, rc == EXIT_OK ? DAEMON_TIMEOUT_MS : 1000, ret_reply);
 	if (rc == DAEMON_EOF) {
 		fprintf(stderr, "%s: dfu-mgrd closed the connection without answering\n",
 			cli->prog);

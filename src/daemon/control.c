@@ -577,7 +577,7 @@ static int on_client(sd_event_source *s, int fd, uint32_t revents, void *user)
 			size_t len = (size_t)(nl - cl->in);
 
 			*nl = '\0';
-			if (len && !handle_line(cl, cl->in, len))
+			if (strspn(cl->in, " \t\r") < len && !handle_line(cl, cl->in, len))
 				return 0;
 			memmove(cl->in, nl + 1, cl->in_len - len - 1);
 			cl->in_len -= len + 1;

@@ -149,6 +149,7 @@ struct daemon {
 	struct dfumgr_journal *journal;
 	char history_path[4096];
 	size_t n_records; /* in the journal */
+	size_t n_kept;    /* by the last compaction */
 	uint64_t start_usec;
 
 	/* incoming + store */

@@ -87,6 +87,36 @@ static int start_update(struct daemon *d, struct board *b, const struct release 
 	return 0;
 }
 
+/*
+ * A board whose update was interrupted by a crash, found running the release at the restart
+ * (the crash came after its commit): the update did its job; the history says so.
+ */
+static void close_interrupted(struct daemon *d, struct board *b, const struct release *r)
+{
+	struct dfumgr_history_record rec = {.size = sizeof(rec), .event = DFUMGR_HISTORY_RESULT};
+
+	fill_release(&rec, b, r);
+	rec.attempt = b->attempts;
+	rec.result = DFUMGR_HISTORY_OK;
+	snprintf(rec.phase, sizeof(rec.phase), "%s", dfumgr_update_phase_name(DFUMGR_PHASE_DONE));
+	rec.have_after = b->have_running;
+	version_strings(b->running, rec.after);
+	snprintf(rec.board_state, sizeof(rec.board_state),
+		 "found running the release after the interruption");
+	(void)state_append(d, &rec);
+	b->redo = false;
+	b->attempts = 0;
+	b->last_fail_ms = 0;
+	snprintf(b->done_id, sizeof(b->done_id), "%s", r->id);
+	b->have_last_result = true;
+	b->last_result = DFUMGR_HISTORY_OK;
+	b->last_error = 0;
+	b->last_time_ms = now_ms();
+	snprintf(b->last_message, sizeof(b->last_message), "%s", rec.board_state);
+	daemon_log(d, 6, "Board %s runs %s release %s: the interrupted update had done its job",
+		   b->serial, r->product, r->release);
+}
+
 static int on_retry(sd_event_source *s, uint64_t usec, void *user)
 {
 	(void)s;
@@ -128,6 +158,10 @@ void policy_run(struct daemon *d)
 		const struct release *r = NULL;
 		enum board_status st = board_status(d, b, &r);
 
+		if (st == ST_UP_TO_DATE && b->redo) {
+			close_interrupted(d, b, r);
+			continue;
+		}
 		if (st == ST_RETRY_WAIT) {
 			int64_t at = board_retry_at(d, b);
 

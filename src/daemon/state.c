@@ -337,7 +337,7 @@ static int compact(struct daemon *d)
 		goto out;
 	}
 	daemon_log(d, 6, "Compacted the history: %zu of %zu records kept", kept, k.total);
-	d->n_records = kept;
+	d->n_records = d->n_kept = kept;
 out:
 	free(k.keep);
 	free(k.last);
@@ -356,7 +356,8 @@ int state_append(struct daemon *d, struct dfumgr_history_record *rec)
 		return rc;
 	}
 	d->n_records++;
-	if (d->n_records > d->cfg.history_max)
+	/* what compaction must keep can outgrow history_max: then wait until it doubled */
+	if (d->n_records > d->cfg.history_max && d->n_records > 2 * d->n_kept)
 		(void)compact(d); /* the history is still whole when this fails */
 	return 0;
 }

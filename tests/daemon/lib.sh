@@ -35,8 +35,8 @@ daemon_start() {
 	[ -f "$CONF" ] || daemon_config
 	"$DFUMGRD" -c "$CONF" "$@" >>"$DD/log" 2>&1 &
 	DPID=$!
-	for i in $(seq 1 200); do
-		python3 "$SOCKPY" "$SOCK" --send "b'{\"command\":\"status\"}\n'" --lines 1 --timeout 1 2>/dev/null | grep -q '"ok":true' && return 0
+	for i in $(seq 1 300); do
+		"$DFUMGR" status >/dev/null 2>&1 && return 0
 		kill -0 "$DPID" 2>/dev/null || break
 		sleep 0.1
 	done
@@ -59,15 +59,16 @@ daemon_stop() {
 # ctl JSON: one request on the socket, the reply on stdout
 ctl() { python3 "$SOCKPY" "$SOCK" --send "b'$1\n'" --lines 1 --timeout "${2:-5}"; }
 
-# wait_until TIMEOUT_S CMD...: polls CMD every 0.1 s
+# wait_until TIMEOUT_S CMD...: runs CMD every 0.1 s until it succeeds or TIMEOUT_S (wall clock:
+# under TCG one check may itself take a second) have passed
 wait_until() {
-	local t=$1 i
+	local end=$((SECONDS + $1))
 	shift
-	for i in $(seq 1 $((t * 10))); do
+	while :; do
 		"$@" && return 0
+		[ $SECONDS -lt $end ] || return 1
 		sleep 0.1
 	done
-	return 1
 }
 
 # publish DIR NAME: the publishing rule, an atomic rename into incoming/

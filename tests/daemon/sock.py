@@ -2,11 +2,10 @@
 """A raw client for dfu-mgrd's control socket (tests only).
 
 sock.py SOCKET [--send PYBYTES]... [--lines N] [--timeout S]
-  Sends each PYBYTES (a Python bytes literal, e.g. "b'{\\"command\\":\\"status\\"}\\\\n'"), in order,
+  Sends each PYBYTES (a Python bytes expression, e.g. "b'{\\"command\\":\\"status\\"}\\\\n'"), in order,
   then prints up to N reply lines (default: as many as arrive before the timeout) and "EOF" when
   the daemon closed the connection. Exit 0; 2 when it cannot connect.
 """
-import ast
 import socket
 import sys
 import time
@@ -17,7 +16,7 @@ sends, lines, timeout = [], None, 3.0
 while args:
     a = args.pop(0)
     if a == "--send":
-        sends.append(ast.literal_eval(args.pop(0)))
+        sends.append(eval(args.pop(0), {}, {}))
     elif a == "--lines":
         lines = int(args.pop(0))
     elif a == "--timeout":
@@ -45,6 +44,9 @@ while time.time() < deadline and (lines is None or got < lines):
         chunk = s.recv(65536)
     except socket.timeout:
         continue
+    except ConnectionResetError:
+        print("EOF (reset)")  # closed with our bytes unread
+        break
     except OSError as e:
         print("RECV-FAILED", e.errno)
         break
