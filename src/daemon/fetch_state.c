@@ -1,111 +1,73 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The last fetch, for "status": the state file `dfu-mgr fetch --state` writes atomically at the
- * end of each run (dfu-mgr-feed(5), THE STATE FILE). Reading a file is all the daemon does
- * with fetching: the fetch unit does the networking, libcurl never enters this process.
- *
- * Interim: until libdfumgr's fetch_state.h (dfumgr_fetch_state_load()) is on main, the
- * documented JSON is read here, in this one function.
+ * end of each run (dfu-mgr-feed(5), THE STATE FILE), read with libdfumgr's
+ * dfumgr_fetch_state_load(), which does no networking. Reading that file is all the daemon does
+ * with fetching: the fetch unit does the networking, and libcurl (libdfumgr-fetch) never enters
+ * this process.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
 #include "daemon.h"
+#include "dfumgr/fetch_state.h"
 
-#define FETCH_STATE_MAX (64 * 1024)
-
-static void copy_string(const cJSON *from, cJSON *to, const char *key)
+static void add_time(cJSON *o, const char *key, int64_t seconds)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(from, key);
+	char when[32];
 
-	if (cJSON_IsString(v))
-		cJSON_AddStringToObject(to, key, v->valuestring);
-}
-
-static void copy_number(const cJSON *from, cJSON *to, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(from, key);
-
-	if (cJSON_IsNumber(v))
-		cJSON_AddNumberToObject(to, key, v->valuedouble);
+	cJSON_AddStringToObject(o, key, dfumgr_history_time_format(seconds * 1000, when));
 }
 
 /*
- * {"time", "result", "source", "feed_sequence", "error": {code, name, message}, "delivered":
- * {time, product, release, version}} from the state file; NULL when there is none (fetch never
- * ran, or is not set up); {"error": {"message": ...}} when it cannot be read.
+ * {"file", "time", "result", "source", "feed_sequence", "error": {code, name, message},
+ * "delivered": {time, product, release, version}}; NULL when there is no state file (fetch
+ * never ran, or is not set up); {"file", "error": {"message"}} when it cannot be read.
  */
 cJSON *fetch_state_json(struct daemon *d)
 {
 	const char *path = d->cfg.paths[PATH_FETCH_STATE];
-	char *buf = NULL;
-	size_t size = 0;
-	cJSON *in = NULL, *out = NULL, *e;
-	const cJSON *v;
-	int fd;
+	struct dfumgr_fetch_state st = {.size = sizeof(st)};
+	cJSON *out, *e;
+	int rc;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return NULL;
-		out = cJSON_CreateObject();
+	rc = dfumgr_fetch_state_load(d->ctx, path, &st);
+	if (rc == -DFUMGR_E_NOENT)
+		return NULL;
+	out = cJSON_CreateObject();
+	if (!out)
+		return NULL;
+	cJSON_AddStringToObject(out, "file", path);
+	if (rc < 0) {
 		e = cJSON_AddObjectToObject(out, "error");
-		if (e)
-			cJSON_AddStringToObject(e, "message", strerror(errno));
+		if (e) {
+			cJSON_AddNumberToObject(e, "code", -rc);
+			cJSON_AddStringToObject(e, "name", dfumgr_strerror(rc));
+			cJSON_AddStringToObject(e, "message", dfumgr_ctx_errmsg(d->ctx));
+		}
 		return out;
 	}
-	buf = malloc(FETCH_STATE_MAX + 1);
-	if (buf) {
-		ssize_t n;
+	add_time(out, "time", st.time);
+	cJSON_AddStringToObject(out, "result", dfumgr_fetch_outcome_name(st.result));
+	if (st.source[0])
+		cJSON_AddStringToObject(out, "source", st.source);
+	if (st.has_sequence)
+		cJSON_AddNumberToObject(out, "feed_sequence", (double)st.sequence);
+	if (st.result == DFUMGR_FETCH_FAILED && (e = cJSON_AddObjectToObject(out, "error"))) {
+		cJSON_AddNumberToObject(e, "code", st.error);
+		cJSON_AddStringToObject(e, "name", dfumgr_strerror(st.error));
+		cJSON_AddStringToObject(e, "message", st.message);
+	}
+	if (st.has_delivered && (e = cJSON_AddObjectToObject(out, "delivered"))) {
+		char v[DFUMGR_VERSION_STRING_MAX];
 
-		while ((n = read(fd, buf + size, FETCH_STATE_MAX + 1 - size)) > 0) {
-			size += (size_t)n;
-			if (size > FETCH_STATE_MAX)
-				break;
-		}
-		buf[size <= FETCH_STATE_MAX ? size : FETCH_STATE_MAX] = '\0';
+		add_time(e, "time", st.delivered.time);
+		cJSON_AddStringToObject(e, "product", st.delivered.product);
+		cJSON_AddStringToObject(e, "release", st.delivered.release);
+		cJSON_AddStringToObject(e, "version",
+					dfumgr_version_format(&st.delivered.version, v));
 	}
-	close(fd);
-	out = cJSON_CreateObject();
-	if (!buf || !out)
-		goto out;
-	cJSON_AddStringToObject(out, "file", path);
-	in = size <= FETCH_STATE_MAX ? cJSON_ParseWithLength(buf, size) : NULL;
-	v = cJSON_GetObjectItemCaseSensitive(in, "state_version");
-	if (!cJSON_IsObject(in) || !cJSON_IsNumber(v) || v->valueint != 1) {
-		e = cJSON_AddObjectToObject(out, "error");
-		if (e)
-			cJSON_AddStringToObject(e, "message",
-						size > FETCH_STATE_MAX
-						    ? "the state file is larger than 64 KiB"
-						    : "not a state file of version 1");
-		goto out;
-	}
-	copy_string(in, out, "time");
-	copy_string(in, out, "result");
-	copy_string(in, out, "source");
-	copy_number(in, out, "feed_sequence");
-	v = cJSON_GetObjectItemCaseSensitive(in, "error");
-	if (cJSON_IsObject(v) && (e = cJSON_AddObjectToObject(out, "error"))) {
-		copy_number(v, e, "code");
-		copy_string(v, e, "name");
-		copy_string(v, e, "message");
-	}
-	v = cJSON_GetObjectItemCaseSensitive(in, "delivered");
-	if (cJSON_IsObject(v) && (e = cJSON_AddObjectToObject(out, "delivered"))) {
-		copy_string(v, e, "time");
-		copy_string(v, e, "product");
-		copy_string(v, e, "release");
-		copy_string(v, e, "version");
-	}
-out:
-	cJSON_Delete(in);
-	free(buf);
 	return out;
 }

@@ -123,6 +123,31 @@ out=$(cat "$T/events")
 expect_true "subscribe: the pause and resume events" has '"event":"pause"' '"event":"resume"'
 expect_true "history: pause and resume recorded" hist_has 'r["event"] == "resume"'
 
+# --- the last fetch, from the fetch unit's state file (dfu-mgr-feed(5)) ---
+run status
+expect_out "last fetch none" "status without a fetch state file: none"
+cat >"$DD/fetch-state.json" <<-'JSON'
+	{"state_version": 1, "time": "2026-11-28T07:38:05Z", "result": "delivered",
+	 "source": "https://updates.example.com/fw/feed.json", "feed_sequence": 12,
+	 "delivered": {"time": "2026-11-28T07:38:05Z", "product": "gait-sensor", "release": "2.3.0",
+	   "version": "2.3.0+4", "manifest_sha256": "c7d43e5a00000000000000000000000000000000000000000000000000000000",
+	   "bundle": "/var/lib/dfu-mgr/incoming/gait-sensor-2.3.0"}}
+JSON
+run status
+expect_out "last fetch 2026-11-28T07:38:05.000Z delivered (last delivered: gait-sensor 2.3.0" "status shows the last fetch and what it delivered"
+cat >"$DD/fetch-state.json" <<-'JSON'
+	{"state_version": 1, "time": "2026-11-28T08:38:05Z", "result": "failed",
+	 "error": {"code": 30, "name": "network error", "message": "updates.example.com: could not resolve host"},
+	 "source": "https://updates.example.com/fw/feed.json"}
+JSON
+run status --json
+expect_true "a failed fetch: result and error in status --json" json_true - \
+	'd["status"]["last_fetch"]["result"] == "failed" and d["status"]["last_fetch"]["error"]["code"] == 30 and "resolve" in d["status"]["last_fetch"]["error"]["message"]' <<<"$OUT"
+echo '{"state_version": 7}' >"$DD/fetch-state.json"
+run status --json
+expect_true "an unreadable state file: an error naming it, status still answers" json_true - \
+	'd["status"]["last_fetch"]["file"].endswith("fetch-state.json") and d["status"]["last_fetch"]["error"]["code"] > 0' <<<"$OUT"
+
 # --- reload: RELOADING=1 then READY=1 ---
 kill -HUP "$DPID"
 wait_until 5 grep -q "RELOADING=1" "$NLOG"

@@ -283,6 +283,40 @@ static void test_write_open_ok(void **state)
 	}
 }
 
+/* A daemon's view: the bundle as an entry of its drop directory, open on a directory fd. */
+static void test_openat(void **state)
+{
+	struct fx *f = *state;
+	struct dfumgr_bundle *b = NULL;
+	char link[4200];
+	int dfd;
+
+	write_ok(f, f->key);
+	dfd = open(f->tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(dfd >= 0);
+	assert_int_equal(dfumgr_bundle_openat(f->ctx, dfd, "bundle", f->ring, 0, NULL, &b), 0);
+	assert_true(dfumgr_manifest_equal(dfumgr_bundle_manifest(b), &f->m));
+	b = dfumgr_bundle_free(b);
+	/* a symlink in place of the bundle directory: refused, even to a valid bundle */
+	snprintf(link, sizeof(link), "%s/link", f->tmp);
+	assert_int_equal(symlink(f->dir, link), 0);
+	assert_int_equal(dfumgr_bundle_openat(f->ctx, dfd, "link", f->ring, 0, NULL, &b),
+			 -DFUMGR_E_UNSAFE_PATH);
+	assert_null(b);
+	assert_non_null(strstr(dfumgr_ctx_errmsg(f->ctx), "link: is a symbolic link"));
+	/* through a path, a link is followed as before */
+	assert_int_equal(dfumgr_bundle_open(f->ctx, link, f->ring, 0, NULL, &b), 0);
+	b = dfumgr_bundle_free(b);
+	/* messages name the file relative to the directory */
+	assert_int_equal(unlink(in_bundle(f, "xip.signed.bin")), 0);
+	assert_int_equal(dfumgr_bundle_openat(f->ctx, dfd, "bundle", f->ring, 0, NULL, &b),
+			 -DFUMGR_E_NOENT);
+	assert_non_null(strstr(dfumgr_ctx_errmsg(f->ctx), "bundle/xip.signed.bin: missing"));
+	assert_int_equal(dfumgr_bundle_openat(f->ctx, dfd, "nothing", f->ring, 0, NULL, &b),
+			 -DFUMGR_E_NOENT);
+	close(dfd);
+}
+
 static void test_single_unsigned_image(void **state)
 {
 	struct fx *f = *state;
@@ -731,6 +765,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_write_open_ok, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_openat, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_single_unsigned_image, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dependency_on_image_not_in_bundle, setup,
 					    teardown),

@@ -134,4 +134,30 @@ expect_true "libcurl is not mapped into dfu-mgrd" sh -c "! grep -q libcurl /proc
 expect_true "nor among its libraries (ldd)" sh -c "! ldd '$DFUMGRD' | grep -q curl"
 daemon_stop
 expect_true "stop: exit 0" test $? -eq 0
+
+# --- as the unit runs it: not root, device access only through the udev rule's plugdev ---
+mkdir -p /run/udev/rules.d
+cp "$(dirname "$0")/../../udev/70-dfu-mgr.rules" /run/udev/rules.d/
+udevadm control --reload
+udevadm trigger --action=change --subsystem-match=usb --attr-match=idVendor=1915
+udevadm settle
+plugdev=$(getent group plugdev | cut -d: -f3)
+chmod 755 "$T"
+chown -R 65534:65534 "$DD"
+pack --version 2.1.0+0 -o "$T/b210" "$ELF"
+chown -R 65534:65534 "$T/b210" # delivered as the daemon's user, as dfu-mgr-fetch.service does
+setpriv --reuid=65534 --regid=65534 --groups="$plugdev" "$DFUMGRD" -c "$CONF" >>"$DD/log" 2>&1 &
+DPID=$!
+wait_until 30 present_boards 3
+t0=$(now)
+publish "$T/b210" b210
+wait_until 120 up_to_date 3
+echo "as uid 65534 with plugdev: 3 boards updated in $(elapsed "$t0") s"
+all_at21() { for b in $B1 $B2 $B3; do [ "$(running $b)" = "2.1.0+0 2.1.0+0 confirmed" ] || return 1; done; }
+expect_true "dfu-mgrd as uid 65534 + plugdev (the unit's setup, the udev rule's access) updates all 3 boards" all_at21
+expect_true "  its process has no capabilities" grep -q "^CapEff:.0000000000000000" /proc/$DPID/status
+daemon_stop
+expect_true "  and stops cleanly" test $? -eq 0
+rm -f /run/udev/rules.d/70-dfu-mgr.rules
+udevadm control --reload
 finish
