@@ -6,6 +6,7 @@
  * applies them in order. A finished thread is joined by the loop when its MSG_DONE arrives.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,10 @@ static int on_queue(sd_event_source *s, int fd, uint32_t revents, void *user)
 			pthread_join(job->thread, NULL);
 			d->jobs_running--;
 			job->ops->done(d, job);
+			/* the threads' malloc arenas held the bundles and USB contexts they freed:
+			 * give those pages back, so that an idle daemon is small again */
+			if (d->jobs_running == 0)
+				malloc_trim(0);
 		} else {
 			worker_on_msg(d, m);
 		}

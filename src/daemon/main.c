@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -443,6 +444,13 @@ int main(int argc, char **argv)
 	int rc;
 
 	log_journal = getenv("JOURNAL_STREAM") != NULL;
+	/*
+	 * Memory for a daemon that is idle most of the time: one malloc arena for all threads
+	 * (glibc gives each thread its own, and keeps their pages after the thread ends), and
+	 * bundles' image buffers always mmap'ed, so that freeing one gives it back at once.
+	 */
+	mallopt(M_ARENA_MAX, 1);
+	mallopt(M_MMAP_THRESHOLD, 64 * 1024);
 	if (parse_args(&d, argc, argv, &check) < 0) {
 		config_done(&d.overrides);
 		return EXIT_USAGE;

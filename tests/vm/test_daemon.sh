@@ -34,7 +34,7 @@ wait_until 5 test -S "$NOTIFY"
 daemon_config "max_parallel = 4"
 t0=$(now)
 NOTIFY_SOCKET="$NOTIFY" WATCHDOG_USEC=1000000 daemon_start || { finish; exit 1; }
-echo "dfu-mgrd up (socket answers) $(elapsed "$t0") s after start"
+echo "daemon: dfu-mgrd up (socket answers) $(elapsed "$t0") s after start"
 wait_until 5 grep -q READY=1 "$NLOG"
 expect_true "notify: READY=1 with a STATUS=" grep -q "READY=1.*STATUS=" "$NLOG"
 ready_line=$(grep -n READY=1 "$NLOG" | head -1 | cut -d: -f1)
@@ -53,7 +53,7 @@ t0=$(now)
 publish "$T/b110" b110
 both_at() { [ "$(running $B1)" = "$1 $1 confirmed" ] && [ "$(running $B2)" = "$1 $1 confirmed" ]; }
 wait_until 120 up_to_date 2
-echo "2 boards updated by the daemon in $(elapsed "$t0") s"
+echo "daemon: 2 boards updated in $(elapsed "$t0") s"
 expect_true "both boards run 1.1.0+1, confirmed (emulator's view)" both_at 1.1.0+1
 run status
 expect_rc 0 "dfu-mgr status"
@@ -70,7 +70,7 @@ expect_true "history: each phase recorded (detach, download, verify, commit, reb
 t0=$(now)
 emu_ctl add "$B3" >/dev/null
 wait_until 90 up_to_date 3
-echo "board plugged in later: updated $(elapsed "$t0") s after the plug"
+echo "daemon: a board plugged in later: updated $(elapsed "$t0") s after the plug"
 expect_true "the new board $B3 runs 1.1.0+1" test "$(running $B3)" = "1.1.0+1 1.1.0+1 confirmed"
 
 # --- refusals: the boards are left alone ---
@@ -106,7 +106,7 @@ kill -TERM "$DPID"
 t0=$(now)
 daemon_stop TERM
 rc=$?
-echo "SIGTERM during a download: the daemon exited with $rc in $(elapsed "$t0") s"
+echo "daemon: SIGTERM during a download: the daemon exited with $rc in $(elapsed "$t0") s"
 expect_true "SIGTERM during a download: exit 0" test $rc -eq 0
 wait $SUB 2>/dev/null
 expect_true "notify: STOPPING=1 after READY=1" sh -c "grep -n STOPPING=1 '$NLOG' | head -1 | cut -d: -f1 | xargs test $ready_line -lt"
@@ -123,7 +123,7 @@ t0=$(now)
 daemon_start || { finish; exit 1; }
 all_at() { for b in $B1 $B2 $B3; do [ "$(running $b)" = "2.0.0+0 2.0.0+0 confirmed" ] || return 1; done; }
 wait_until 150 up_to_date 3
-echo "after the restart, 3 boards updated to 2.0.0 (2.5 MB image 1) in $(elapsed "$t0") s"
+echo "daemon: after the restart, 3 boards updated to 2.0.0 (2.5 MB image 1) in $(elapsed "$t0") s"
 expect_true "after a restart all 3 boards run 2.0.0+0" all_at
 run history -S "$B1"
 expect_out "cancelled" "dfu-mgr history -S: the cancelled attempt"
@@ -152,7 +152,7 @@ wait_until 30 present_boards 3
 t0=$(now)
 publish "$T/b210" b210
 wait_until 120 up_to_date 3
-echo "as uid 65534 with plugdev: 3 boards updated in $(elapsed "$t0") s"
+echo "daemon: as uid 65534 with plugdev: 3 boards updated in $(elapsed "$t0") s"
 all_at21() { for b in $B1 $B2 $B3; do [ "$(running $b)" = "2.1.0+0 2.1.0+0 confirmed" ] || return 1; done; }
 expect_true "dfu-mgrd as uid 65534 + plugdev (the unit's setup, the udev rule's access) updates all 3 boards" all_at21
 expect_true "  its process has no capabilities" grep -q "^CapEff:.0000000000000000" /proc/$DPID/status
