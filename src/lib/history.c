@@ -307,7 +307,7 @@ DFUMGR_EXPORT int dfumgr_history_parse(struct dfumgr_ctx *ctx, const char *json,
 		goto bad;
 	}
 	r.error = (int)num;
-	if (!get_uint(o, "duration_ms", 9007199254740992.0, &num)) {
+	if (!get_uint(o, "duration_ms", 1e15, &num)) { /* what a double prints exactly */
 		bad = "duration_ms";
 		goto bad;
 	}
