@@ -367,7 +367,7 @@ static void accept_release(struct daemon *d, const char *name, struct release *r
 	const struct release *cur = store_current(d, r->product);
 	char v1[DFUMGR_VERSION_STRING_MAX], v2[DFUMGR_VERSION_STRING_MAX], msg[1024];
 	cJSON *ev;
-	int pfd, c;
+	int pfd, c, err = 0;
 
 	for (size_t i = 0; i < d->n_releases; i++) {
 		const struct release *o = &d->releases[i];
@@ -411,14 +411,17 @@ static void accept_release(struct daemon *d, const char *name, struct release *r
 		return;
 	}
 	pfd = openat(d->releases_fd, r->product, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (pfd < 0 || exists_at(pfd, r->id) || renameat(d->incoming_fd, name, pfd, r->id) < 0) {
+	if (pfd < 0)
+		err = errno;
+	else if (exists_at(pfd, r->id))
+		err = EEXIST; /* the duplicate check above makes this a store edited by hand */
+	else if (renameat(d->incoming_fd, name, pfd, r->id) < 0)
+		err = errno;
+	if (err) {
 		daemon_log(d, 3,
 			   "Failed to move bundle %s into releases/%s/%s: %s (it stays in the "
 			   "incoming directory; the daemon's user needs write access to it)",
-			   name, r->product, r->id,
-			   pfd < 0                 ? strerror(errno)
-			   : exists_at(pfd, r->id) ? "exists"
-						   : strerror(errno));
+			   name, r->product, r->id, strerror(err));
 		if (pfd >= 0)
 			close(pfd);
 		leave(name);
