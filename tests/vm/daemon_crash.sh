@@ -23,12 +23,20 @@ whole_pair() {
 	[ "$1" = "$2" ] && [ "$3" = confirmed ] && echo "$1"
 }
 
-# next_release: packs 1.(MINOR+1).0+0 and renames it into the incoming directory (the daemon
-# takes it at once when it runs, after `settle` seconds when it starts)
+# next_release [big]: packs 1.(MINOR+1).0+0 and renames it into the incoming directory (the
+# daemon takes it at once when it runs, after `settle` seconds when it starts). big: a 3 MB
+# image 1, whose download lasts long enough to be cut from outside at a chosen moment.
 next_release() {
 	MINOR=$((MINOR + 1))
 	REL="1.$MINOR.0"
-	"$DFUMGR" pack --version "$REL+0" --key "$D/key-A.pem" --product xip-app -o "$T/r$MINOR" "$ELF" >/dev/null
+	if [ "${1:-}" = big ]; then
+		head -c 3000000 /dev/urandom >"$T/big.bin"
+		head -c 20000 /dev/urandom >"$T/small.bin"
+		"$DFUMGR" pack --version "$REL+0" --key "$D/key-A.pem" --product xip-app -o "$T/r$MINOR" \
+			--internal "$T/small.bin" --qspi "$T/big.bin" >/dev/null
+	else
+		"$DFUMGR" pack --version "$REL+0" --key "$D/key-A.pem" --product xip-app -o "$T/r$MINOR" "$ELF" >/dev/null
+	fi
 	publish "$T/r$MINOR" "r$MINOR"
 }
 

@@ -14,11 +14,11 @@ done
 
 # from outside, at moments no crash point marks: in the middle of a download, and after the
 # REBOOT request went out, while the board restarts
-for when in download:0.8 reboot:0.3; do
+for when in download:0.3 reboot:0.3; do
 	daemon_start
 	"$DFUMGR" daemon subscribe --json >"$T/events" 2>/dev/null &
 	SUB=$!
-	next_release
+	if [ "${when%:*}" = download ]; then next_release big; else next_release; fi
 	wait_until 60 grep -q "\"phase\":\"${when%:*}\"" "$T/events"
 	sleep "${when#*:}"
 	kill -9 "$DPID"
