@@ -9,6 +9,11 @@
  * without its RESULT is an update the daemon was killed during (power cut, kill -9, crash): the
  * next start appends an INTERRUPTED record for it and does the update again from the start.
  *
+ * A RESULT says how the update ended (result: ok, failed, cancelled) and what the board was left
+ * running (outcome, as the engine words it: "new pair running", "old pair running",
+ * "untouched", ...), so that a failed update that left the old pair is told from one that needs
+ * someone's hands.
+ *
  * Readers ignore keys they do not know and skip records whose event they do not know, so a newer
  * daemon may add both.
  */
@@ -74,6 +79,7 @@ struct dfumgr_history_record {
 	int error; /* a positive enum dfumgr_err, 0 for none */
 	char message[DFUMGR_HISTORY_MESSAGE_MAX];
 	bool committed;       /* RESULT: the board accepted the COMMIT of the pair */
+	char outcome[32];     /* RESULT: what the board runs now, the update engine\'s word */
 	uint64_t duration_ms; /* RESULT */
 	bool have_before, have_after;
 	char before[2][DFUMGR_VERSION_STRING_MAX]; /* what the board ran before / after */

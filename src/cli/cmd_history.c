@@ -50,9 +50,10 @@ void cli_print_history_record(const struct dfumgr_history_record *r)
 		printf("%s  %-11s %s %s\n", when, ev, r->serial, r->phase);
 		break;
 	case DFUMGR_HISTORY_RESULT:
-		printf("%s  %-11s %s %s: %s in %.1f s, phase %s%s%s%s\n", when, ev, r->serial,
+		printf("%s  %-11s %s %s: %s in %.1f s, phase %s%s%s%s%s%s\n", when, ev, r->serial,
 		       r->release, dfumgr_history_result_name(r->result),
 		       (double)r->duration_ms / 1000.0, r->phase, r->committed ? ", committed" : "",
+		       r->outcome[0] ? ", " : "", r->outcome,
 		       r->message[0] || r->board_state[0] ? ": " : "",
 		       r->message[0] ? r->message : r->board_state);
 		break;

@@ -128,7 +128,7 @@ DFUMGR_EXPORT int dfumgr_history_format(struct dfumgr_ctx *ctx,
 	if (ok && r->error)
 		ok = cJSON_AddNumberToObject(o, "error", r->error) &&
 		     cJSON_AddStringToObject(o, "error_name", dfumgr_strerror(r->error));
-	ok = ok && add_str(o, "message", r->message) &&
+	ok = ok && add_str(o, "outcome", r->outcome) && add_str(o, "message", r->message) &&
 	     (!r->have_before || add_pair(o, "before", r->before)) &&
 	     (!r->have_after || add_pair(o, "after", r->after)) &&
 	     add_str(o, "board_state", r->board_state) && add_str(o, "name", r->name) &&
@@ -284,6 +284,7 @@ DFUMGR_EXPORT int dfumgr_history_parse(struct dfumgr_ctx *ctx, const char *json,
 	STR("phase", phase);
 	STR("message", message);
 	STR("board_state", board_state);
+	STR("outcome", outcome);
 	STR("name", name);
 	STR("moved_to", moved_to);
 #undef STR

@@ -41,6 +41,7 @@ static struct dfumgr_history_record full(void)
 	strcpy(r.after[0], "2.2.0+1");
 	strcpy(r.after[1], "2.2.0+1");
 	strcpy(r.board_state, "nothing committed; rebooted into its previous images");
+	strcpy(r.outcome, "old pair running");
 	return r;
 }
 
@@ -78,6 +79,7 @@ static void test_round_trip(void **state)
 	assert_string_equal(back.before[0], "2.2.0+1");
 	assert_string_equal(back.after[1], "2.2.0+1");
 	assert_string_equal(back.board_state, r.board_state);
+	assert_string_equal(back.outcome, "old pair running");
 	free(json);
 }
 
