@@ -86,7 +86,7 @@ awk -v r="$rss" -v h="$hwm" -v p="${pss:-0}" -v a="$anon" 'BEGIN {
 	printf "bench: daemon memory with %d boards known: RSS %.2f MiB (target <= 4 MiB; %.2f MiB anonymous), high-water %.2f MiB, PSS %.2f MiB\n",
 		'"$N"', r / 1024, a / 1024, h / 1024, p / 1024 }'
 echo "bench: daemon: its largest private mappings (RSS kB): $(awk '/^[0-9a-f]+-/ { name = $6 ? $6 : "[anon " $1 "]" } /^Rss:/ { print $2, name }' /proc/$DPID/smaps | sort -rn | grep -v '\.so' | head -5 | tr '\n' ';')"
-echo "bench: daemon threads while idle: $th0 -> $th1 (the loop only: scans and updates run in threads that end)"
+echo "bench: daemon threads while idle: $th0 -> $th1 (scans and updates run in threads that end; libusb keeps one for hotplug while its context lives)"
 if grep -q libcurl /proc/$DPID/maps; then
 	echo "bench: daemon: libcurl IS mapped"
 else
