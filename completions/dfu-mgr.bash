@@ -7,7 +7,7 @@ _dfu_mgr()
 	_init_completion || return
 
 	local commands="inspect pack sign verify-bundle keygen list update verify commit download
-		upload detach reboot"
+		upload detach reboot status daemon history"
 	local target="-d --device -S --serial -p --path"
 	local keys="-k --key -K --keys --allow-unsigned"
 	local cmd="" i
@@ -19,7 +19,7 @@ _dfu_mgr()
 	done
 
 	case "$prev" in
-	-k | --key | -o | --output | --internal | --qspi)
+	-k | --key | -o | --output | --internal | --qspi | -f | --file | -s | --socket)
 		_filedir
 		return
 		;;
@@ -62,6 +62,20 @@ _dfu_mgr()
 	verify | commit) opts="$target $keys --permanent -j --json" ;;
 	download | upload) opts="$target -a --alt -t --transfer-size -n --max -q --quiet" ;;
 	detach | reboot) opts="$target --timeout" ;;
+	status) opts="-s --socket --json" ;;
+	history) opts="-f --file -S --serial -n --limit --json" ;;
+	daemon)
+		# the request, then its options; update takes a board's serial
+		local req="" j
+		for ((j = i + 1; j < cword; j++)); do
+			case "${words[j]}" in -*) ;; *) req=${words[j]}; break ;; esac
+		done
+		if [ -z "$req" ] && [[ "$cur" != -* ]]; then
+			COMPREPLY=($(compgen -W "status boards releases history update pause resume reload subscribe" -- "$cur"))
+			return
+		fi
+		opts="-s --socket --json -w --wait -S --serial -n --limit -c --count"
+		;;
 	esac
 	if [[ "$cur" == -* ]]; then
 		COMPREPLY=($(compgen -W "$opts -h --help" -- "$cur"))

@@ -246,6 +246,8 @@ void board_json(struct daemon *d, const struct board *b, cJSON *o)
 			}
 			if (b->last_message[0])
 				cJSON_AddStringToObject(l, "message", b->last_message);
+			if (b->last_outcome[0])
+				cJSON_AddStringToObject(l, "outcome", b->last_outcome);
 			if (b->last_time_ms)
 				cJSON_AddStringToObject(
 				    l, "time", dfumgr_history_time_format(b->last_time_ms, when));
@@ -278,6 +280,9 @@ struct scan_ident {
 
 struct scan_job {
 	struct job base;
+	struct dfumgr_backend *be;          /* the daemon's, shared */
+	const struct dfumgr_cancel *cancel; /* the daemon's stop */
+	unsigned hotplug_events;            /* udev adds and removes since the last scan */
 	struct scan_ident *known;
 	size_t n_known;
 	/* results */
@@ -297,15 +302,19 @@ static const struct scan_ident *ident(const struct scan_job *s, const char *seri
 }
 
 static void ask_board(struct dfumgr_ctx *ctx, struct dfumgr_backend *be,
-		      const struct dfumgr_device_info *info, struct scan_entry *e)
+		      const struct dfumgr_cancel *cancel, const struct dfumgr_device_info *info,
+		      struct scan_entry *e)
 {
 	struct dfumgr_shim_info si;
 	struct dfumgr_dev *dev = NULL;
 	int rc;
 
 	rc = dfumgr_dev_open_info(ctx, be, info, &dev);
-	if (rc == 0)
+	if (rc == 0) {
+		/* a board that does not answer holds up this scan only, and not past a stop */
+		dfumgr_dev_set_limits(dev, cancel, dfumgr_backend_now_us(be) + 5000000);
 		rc = dfumgr_shim_get_info(dev, &si);
+	}
 	dfumgr_dev_close(dev);
 	if (rc == -DFUMGR_E_UNSUPPORTED && !strstr(dfumgr_ctx_errmsg(ctx), "protocol version")) {
 		e->kind = SCAN_PLAIN;
@@ -330,7 +339,7 @@ static void scan_run(struct job *job)
 {
 	struct scan_job *s = (struct scan_job *)job;
 	struct dfumgr_ctx *ctx = dfumgr_ctx_new();
-	struct dfumgr_backend *be = NULL;
+	struct dfumgr_backend *be = s->be;
 	struct dfumgr_device_info *list = NULL;
 	size_t n = 0;
 
@@ -338,9 +347,14 @@ static void scan_run(struct job *job)
 		s->rc = -DFUMGR_E_NOMEM;
 		return;
 	}
-	s->rc = dfumgr_backend_usb_new(ctx, &be);
-	if (s->rc == 0)
-		s->rc = dfumgr_device_list(ctx, be, NULL, &list, &n);
+	/*
+	 * udev told the loop; libusb, behind the monitor, hears of the same device in its own
+	 * thread: give it that moment (the wait ends as soon as it has), so that the list is
+	 * not the one from before the event.
+	 */
+	if (s->hotplug_events)
+		(void)dfumgr_backend_wait_change(be, 300, s->cancel);
+	s->rc = dfumgr_device_list(ctx, be, NULL, &list, &n);
 	if (s->rc < 0) {
 		snprintf(s->error, sizeof(s->error), "%s", dfumgr_ctx_errmsg(ctx));
 		goto out;
@@ -378,12 +392,11 @@ static void scan_run(struct job *job)
 		else if (k && k->bus == info->bus && k->address == info->address)
 			e->kind = SCAN_CACHED;
 		else
-			ask_board(ctx, be, info, e);
+			ask_board(ctx, be, s->cancel, info, e);
 		dfumgr_ctx_clear_error(ctx);
 	}
 out:
 	free(list);
-	dfumgr_backend_free(be);
 	dfumgr_ctx_free(ctx);
 }
 
@@ -498,6 +511,10 @@ static void start_scan(struct daemon *d)
 	if (!s)
 		return;
 	s->base.ops = &scan_ops;
+	s->be = d->backend;
+	s->cancel = d->cancel;
+	s->hotplug_events = d->hotplug_events;
+	d->hotplug_events = 0;
 	s->known = calloc(d->n_boards ? d->n_boards : 1, sizeof(*s->known));
 	if (!s->known) {
 		free(s);

@@ -15,11 +15,13 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "dfumgr/cancel.h"
 #include "dfumgr/common.h"
 #include "dfumgr/device.h"
 #include "dfumgr/history.h"
 #include "dfumgr/image.h"
 #include "dfumgr/manifest.h"
+#include "dfumgr/progress.h"
 #include "dfumgr/update.h"
 
 struct cJSON;
@@ -130,6 +132,7 @@ struct board {
 	bool have_last_result;
 	int last_error;
 	char last_message[DFUMGR_HISTORY_MESSAGE_MAX];
+	char last_outcome[32]; /* what the board ran after the last update, the engine's word */
 	int64_t last_time_ms;
 
 	struct update_job *job; /* while updating */
@@ -146,6 +149,10 @@ struct daemon {
 	bool override_usb;
 	sd_event *loop;
 	struct dfumgr_ctx *ctx; /* the loop thread's */
+	/* shared by every job: the USB backend with its device monitor (thread-safe), and the
+	 * cancel token a stop triggers */
+	struct dfumgr_backend *backend;
+	struct dfumgr_cancel *cancel;
 	struct dfumgr_journal *journal;
 	char history_path[4096];
 	size_t n_records; /* in the journal */
@@ -170,6 +177,7 @@ struct daemon {
 	struct hotplug *hotplug;
 	sd_event_source *scan_delay_src;
 	bool scanning, scan_again;
+	unsigned hotplug_events; /* udev add/remove events since the last scan started */
 	unsigned scans;
 
 	/* jobs */
@@ -238,14 +246,12 @@ int policy_update_now(struct daemon *d, struct board *b, const struct release *r
 		      size_t errlen);
 void policy_job_done(struct daemon *d, struct board *b, int rc,
 		     const struct dfumgr_update_report *rep, const char *message);
-void policy_cancel_all(struct daemon *d);
 
 /* worker.c: one board's update in a thread (the updater seam over libdfumgr) */
 /* Parses DFUMGRD_TEST_CRASH=PHASE[:N] (see worker.c); 0, or -1 when malformed. */
 int worker_test_hook(const char *env);
 struct update_job *worker_start(struct daemon *d, struct board *b, const struct release *r,
 				unsigned attempt, bool manual);
-void worker_cancel(struct update_job *u);
 void worker_progress(const struct update_job *u, enum dfumgr_update_phase *ret_phase,
 		     uint64_t *ret_done, uint64_t *ret_total);
 void worker_ack_phase(struct update_job *u, unsigned seq);

@@ -30,6 +30,9 @@ static int on_device(sd_device_monitor *m, sd_device *dev, void *user)
 	sd_device_get_property_value(dev, "ACTION", &action);
 	sd_device_get_sysname(dev, &name);
 	daemon_log(d, 7, "USB device %s: %s", name ? name : "?", action ? action : "?");
+	/* libusb, behind the library's device monitor, sees the same adds and removes */
+	if (action && (!strcmp(action, "add") || !strcmp(action, "remove")))
+		d->hotplug_events++;
 	boards_request_scan(d, SCAN_DELAY_US);
 	return 0;
 }

@@ -109,7 +109,9 @@ static void stop(struct daemon *d, const char *why)
 		   d->updating ? ": cancelling the running updates, which leave every board on "
 				 "a whole pair"
 			       : "");
-	policy_cancel_all(d);
+	/* every update (and scan) waits on it: each one stops within a second, a COMMIT already
+	 * sent is waited for */
+	dfumgr_cancel_trigger(d->cancel);
 	hotplug_stop(d);
 	d->scan_delay_src = sd_event_source_disable_unref(d->scan_delay_src);
 	d->retry_src = sd_event_source_disable_unref(d->retry_src);
@@ -376,7 +378,7 @@ static int start(struct daemon *d)
 	if (!d->ctx)
 		return EXIT_SOFTWARE;
 	dfumgr_ctx_set_log(d->ctx, lib_log, d);
-	if (jobs_init(d) < 0)
+	if (jobs_init(d) < 0 || dfumgr_cancel_new(&d->cancel) < 0)
 		return EXIT_SOFTWARE;
 	if (mkdir(d->cfg.paths[PATH_STATE], 0750) < 0 && errno != EEXIST) {
 		daemon_log(d, 3, "Failed to create the state directory %s: %s",
@@ -395,6 +397,10 @@ static int start(struct daemon *d)
 	if (incoming_start(d) < 0)
 		return EXIT_CANTCREAT;
 	if (d->cfg.usb) {
+		if (dfumgr_backend_usb_new(d->ctx, &d->backend) < 0) {
+			daemon_log(d, 3, "Failed to start USB: %s", dfumgr_ctx_errmsg(d->ctx));
+			return EXIT_UNAVAILABLE;
+		}
 		if (hotplug_start(d) < 0)
 			return EXIT_UNAVAILABLE;
 		boards_request_scan(d, 0);
@@ -426,6 +432,9 @@ static void teardown(struct daemon *d, bool clean)
 	boards_done(d);
 	if (d->loop)
 		jobs_done(d);
+	/* after the jobs: none uses them any more */
+	d->backend = dfumgr_backend_free(d->backend);
+	d->cancel = dfumgr_cancel_free(d->cancel);
 	d->loop = sd_event_unref(d->loop);
 	d->ctx = dfumgr_ctx_free(d->ctx);
 	config_done(&d->cfg);

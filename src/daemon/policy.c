@@ -103,6 +103,8 @@ static void close_interrupted(struct daemon *d, struct board *b, const struct re
 	version_strings(b->running, rec.after);
 	snprintf(rec.board_state, sizeof(rec.board_state),
 		 "found running the release after the interruption");
+	snprintf(rec.outcome, sizeof(rec.outcome), "%s",
+		 dfumgr_outcome_name(DFUMGR_OUTCOME_NEW_PAIR));
 	(void)state_append(d, &rec);
 	b->redo = false;
 	b->attempts = 0;
@@ -113,6 +115,7 @@ static void close_interrupted(struct daemon *d, struct board *b, const struct re
 	b->last_error = 0;
 	b->last_time_ms = now_ms();
 	snprintf(b->last_message, sizeof(b->last_message), "%s", rec.board_state);
+	snprintf(b->last_outcome, sizeof(b->last_outcome), "%s", rec.outcome);
 	daemon_log(d, 6, "Board %s runs %s release %s: the interrupted update had done its job",
 		   b->serial, r->product, r->release);
 }
@@ -237,6 +240,7 @@ void policy_job_done(struct daemon *d, struct board *b, int rc,
 	version_strings(rep->before, rec.before);
 	version_strings(rep->after, rec.after);
 	snprintf(rec.board_state, sizeof(rec.board_state), "%s", rep->board_state);
+	snprintf(rec.outcome, sizeof(rec.outcome), "%s", dfumgr_outcome_name(rep->outcome));
 	(void)state_append(d, &rec);
 
 	b->job = NULL;
@@ -247,6 +251,7 @@ void policy_job_done(struct daemon *d, struct board *b, int rc,
 	b->last_time_ms = now_ms();
 	snprintf(b->last_message, sizeof(b->last_message), "%s",
 		 rc < 0 ? message : rep->board_state);
+	snprintf(b->last_outcome, sizeof(b->last_outcome), "%s", rec.outcome);
 	switch (rec.result) {
 	case DFUMGR_HISTORY_OK:
 		b->attempts = 0;
@@ -292,16 +297,10 @@ void policy_job_done(struct daemon *d, struct board *b, int rc,
 			cJSON_AddStringToObject(ev, "message", rec.message);
 		}
 		cJSON_AddStringToObject(ev, "board_state", rec.board_state);
+		cJSON_AddStringToObject(ev, "outcome", rec.outcome);
 		cJSON_AddNumberToObject(ev, "duration_ms", (double)rec.duration_ms);
 		control_event(d, ev);
 	}
 	boards_request_scan(d, 0);
 	policy_run(d);
-}
-
-void policy_cancel_all(struct daemon *d)
-{
-	for (size_t i = 0; i < d->n_boards; i++)
-		if (d->boards[i].job)
-			worker_cancel(d->boards[i].job);
 }

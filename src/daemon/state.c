@@ -59,6 +59,7 @@ static void note_result(struct board *b, const struct dfumgr_history_record *rec
 	b->last_error = rec->error;
 	b->last_time_ms = rec->time_ms;
 	snprintf(b->last_message, sizeof(b->last_message), "%s", rec->message);
+	snprintf(b->last_outcome, sizeof(b->last_outcome), "%s", rec->outcome);
 }
 
 static int replay_one(void *user, const struct dfumgr_history_record *rec)

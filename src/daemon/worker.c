@@ -3,14 +3,17 @@
  * One board's update, in a thread of its own, through the same library call as `dfu-mgr
  * update` (dfumgr_update()). This file is the daemon's only seam to the update engine: it
  * opens and verifies the release again (what was checked at acceptance is not trusted now),
- * makes its own library context and USB backend (a context is used by one thread at a time),
- * and turns the engine's progress into messages for the loop.
+ * runs the update with its own library context on the daemon's shared backend (whose device
+ * monitor follows the board across its re-enumerations by port, serial and vendor), and turns
+ * the engine's progress events into messages for the loop; the report's outcome (what the board
+ * runs now) goes into the history as data.
  *
  * Phase changes are synchronous: the worker waits until the loop has the PHASE record on disk
  * before it goes on, so after a kill -9 the history names the phase the update was in, never
- * an earlier one. Stopping the daemon sets the cancel token the engine checks; the engine then
- * leaves the board on its old pair (before the commit) or finishes (after it). The COMMIT is one
- * request in which the board writes both images' trailers, so no stop lands between them.
+ * an earlier one. Stopping the daemon triggers the one cancel token every update waits on: each
+ * stops within a second, leaving the board on its old pair; a COMMIT already sent is waited for,
+ * and it is one request in which the board writes both images' trailers, so no stop lands
+ * between them.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -42,7 +45,8 @@ struct update_job {
 	bool allow_downgrade;
 	unsigned attempt;
 	bool manual;
-	volatile int cancel;
+	struct dfumgr_backend *be;          /* the daemon's, shared (thread-safe) */
+	const struct dfumgr_cancel *cancel; /* the daemon's stop */
 
 	/* the loop's copy of the progress */
 	enum dfumgr_update_phase phase;
@@ -121,26 +125,6 @@ static uint64_t mono_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-/* The engine's progress labels ("download image-1", "commit", ...) as its phase. */
-static bool label_phase(const char *label, enum dfumgr_update_phase *ret)
-{
-	static const struct {
-		const char *prefix;
-		enum dfumgr_update_phase phase;
-	} map[] = {
-	    {"detach", DFUMGR_PHASE_DETACH}, {"download", DFUMGR_PHASE_DOWNLOAD},
-	    {"verify", DFUMGR_PHASE_VERIFY}, {"commit", DFUMGR_PHASE_COMMIT},
-	    {"reboot", DFUMGR_PHASE_REBOOT}, {"check", DFUMGR_PHASE_CHECK},
-	};
-
-	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-		if (!strncmp(label, map[i].prefix, strlen(map[i].prefix))) {
-			*ret = map[i].phase;
-			return true;
-		}
-	return false;
-}
-
 static void post(struct update_job *u, enum msg_kind kind, enum dfumgr_update_phase phase,
 		 uint64_t done, uint64_t total, unsigned seq)
 {
@@ -174,14 +158,13 @@ static void enter_phase(struct update_job *u, enum dfumgr_update_phase p, uint64
 	crash_point(p);
 }
 
-static void on_progress(void *user, const char *label, uint64_t done, uint64_t total)
+static void on_progress(void *user, const struct dfumgr_progress *ev)
 {
 	struct update_job *u = user;
-	enum dfumgr_update_phase p;
+	enum dfumgr_update_phase p = ev->phase;
+	uint64_t done = ev->done, total = ev->total;
 	uint64_t now = mono_us();
 
-	if (!label_phase(label, &p))
-		p = u->w_phase;
 	if (p != u->w_phase) {
 		enter_phase(u, p, done, total);
 	} else if (now - u->last_post_us < PROGRESS_INTERVAL_US && done != total) {
@@ -194,11 +177,10 @@ static void on_progress(void *user, const char *label, uint64_t done, uint64_t t
 static void update_run(struct job *job)
 {
 	struct update_job *u = (struct update_job *)job;
-	struct dfumgr_update_opts o = {0};
+	struct dfumgr_update_opts o = DFUMGR_UPDATE_OPTS_INIT;
 	struct dfumgr_ctx *ctx = dfumgr_ctx_new();
 	struct dfumgr_keyring *ring = NULL;
 	struct dfumgr_bundle *b = NULL;
-	struct dfumgr_backend *be = NULL;
 	char rel[256];
 
 	if (!ctx) {
@@ -220,21 +202,17 @@ static void update_run(struct job *job)
 			 dfumgr_ctx_errmsg(ctx));
 		goto out;
 	}
-	u->rc = dfumgr_backend_usb_new(ctx, &be);
-	if (u->rc < 0)
-		goto out;
 	o.match.serial = u->serial;
 	o.allow_downgrade = u->allow_downgrade;
 	o.progress = on_progress;
 	o.user = u;
-	o.cancel = &u->cancel;
-	u->rc = dfumgr_update(ctx, be, b, &o, &u->report);
+	o.cancel = u->cancel;
+	u->rc = dfumgr_update(ctx, u->be, b, &o, &u->report);
 out:
 	if (u->rc < 0 && !u->message[0])
 		snprintf(u->message, sizeof(u->message), "%s",
 			 dfumgr_ctx_errmsg(ctx)[0] ? dfumgr_ctx_errmsg(ctx)
 						   : dfumgr_strerror(u->rc));
-	dfumgr_backend_free(be);
 	dfumgr_bundle_free(b);
 	dfumgr_keyring_free(ring);
 	dfumgr_ctx_free(ctx);
@@ -265,6 +243,10 @@ struct update_job *worker_start(struct daemon *d, struct board *b, const struct 
 	if (!u)
 		return NULL;
 	u->base.ops = &update_ops;
+	u->report.size = sizeof(u->report);
+	u->report.outcome = DFUMGR_OUTCOME_UNTOUCHED; /* until the engine says otherwise */
+	u->be = d->backend;
+	u->cancel = d->cancel;
 	snprintf(u->serial, sizeof(u->serial), "%s", b->serial);
 	snprintf(u->product, sizeof(u->product), "%s", r->product);
 	snprintf(u->release, sizeof(u->release), "%s", r->release);
@@ -291,11 +273,6 @@ struct update_job *worker_start(struct daemon *d, struct board *b, const struct 
 		return NULL;
 	}
 	return u;
-}
-
-void worker_cancel(struct update_job *u)
-{
-	__atomic_store_n(&u->cancel, 1, __ATOMIC_SEQ_CST);
 }
 
 void worker_progress(const struct update_job *u, enum dfumgr_update_phase *ret_phase,

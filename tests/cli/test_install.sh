@@ -20,6 +20,9 @@ complete_words() { # complete_words WORD... : what the completion offers for the
 expect_true "commands: 'dfu-mgr up' completes to update upload" test "$(complete_words dfu-mgr up)" = "update upload "
 expect_true "options: 'dfu-mgr update --allow-d' completes to --allow-downgrade" test "$(complete_words dfu-mgr update --allow-d)" = "--allow-downgrade "
 expect_true "alts: 'dfu-mgr download -a image-' completes" test "$(complete_words dfu-mgr download -a image-)" = "image-0 image-1 "
+expect_true "the daemon's requests: 'dfu-mgr daemon p' completes to pause" test "$(complete_words dfu-mgr daemon p)" = "pause "
+expect_true "  and 'dfu-mgr daemon update --w' to --wait" test "$(complete_words dfu-mgr daemon update --w)" = "--wait "
+expect_true "'dfu-mgr hist' completes to history" test "$(complete_words dfu-mgr hist)" = "history "
 man -l "$P/share/man/man1/dfu-mgr.1" >/dev/null 2>"$T/man.err"
 expect_true "the man page formats without warnings" test ! -s "$T/man.err"
 finish

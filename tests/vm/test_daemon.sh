@@ -63,6 +63,8 @@ for b in $B1 $B2; do
 	expect_true "history: $b attempt 1 then result ok, committed" hist_has \
 		"r['event'] == 'result' and r['serial'] == '$b' and r['result'] == 'ok' and r['committed'] and r['after'] == ['1.1.0+1', '1.1.0+1'] and r['attempt'] == 1"
 done
+expect_true "history: the results say, as data, that the boards run the new pair" test \
+	"$(hist_count "r['event'] == 'result' and r.get('outcome') == 'new pair running'")" -eq 2
 expect_true "history: each phase recorded (detach, download, verify, commit, reboot)" test \
 	"$(hist_count "r['event'] == 'phase' and r['serial'] == '$B1'")" -ge 5
 
@@ -112,6 +114,9 @@ wait $SUB 2>/dev/null
 expect_true "notify: STOPPING=1 after READY=1" sh -c "grep -n STOPPING=1 '$NLOG' | head -1 | cut -d: -f1 | xargs test $ready_line -lt"
 expect_true "notify: WATCHDOG=1 kept coming while it ran ($(grep -c WATCHDOG=1 "$NLOG") times)" test "$(grep -c WATCHDOG=1 "$NLOG")" -ge 2
 expect_true "history: the cancelled updates say so" hist_has "r['event'] == 'result' and r['result'] == 'cancelled' and r['release'] == '2.0.0'"
+expect_true "  and that their boards were left on the old pair (or untouched)" hist_has \
+	"r['event'] == 'result' and r['result'] == 'cancelled' and r.get('outcome') in ('old pair running', 'untouched')"
+expect_true "  and none of them needs recovery" test "$(hist_count "r.get('outcome') == 'needs recovery'")" -eq 0
 expect_true "history: a clean stop" hist_has "r['event'] == 'stop'"
 for b in $B1 $B2 $B3; do
 	wait_board "$b" runtime 30 >/dev/null

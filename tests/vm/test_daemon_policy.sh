@@ -29,8 +29,8 @@ expect_true "the healthy board is updated" test "$(running $B2)" = "1.1.0+1 1.1.
 wait_until 180 is $B1 needs-attention
 echo "daemon: a failing board needs attention after $(elapsed "$t0") s (2 attempts, back-off 2 s)"
 expect_true "the failing board needs attention" is $B1 needs-attention
-expect_true "history: 2 failed attempts, both 'reads back wrong'" test \
-	"$(hist_count "r['event'] == 'result' and r['serial'] == '$B1' and r['result'] == 'failed' and r['error'] == 16")" -eq 2
+expect_true "history: 2 failed attempts, both 'reads back wrong', leaving the old pair" test \
+	"$(hist_count "r['event'] == 'result' and r['serial'] == '$B1' and r['result'] == 'failed' and r['error'] == 16 and r.get('outcome') == 'old pair running'")" -eq 2
 gap=$(python3 - "$HIST" "$B1" <<-'PY'
 	import json, sys, datetime
 	recs = [json.loads(l) for l in open(sys.argv[1])]
