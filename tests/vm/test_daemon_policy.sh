@@ -18,6 +18,8 @@ daemon_config "max_attempts = 2"
 daemon_start || { finish; exit 1; }
 status_of() { "$DFUMGR" daemon boards --json | python3 -c "import json,sys; print({b['serial']: b['status'] for b in json.load(sys.stdin)['boards']}.get('$1'))"; }
 is() { [ "$(status_of "$1")" = "$2" ]; }
+# the board re-enumerates after a failed attempt (absent for a moment): a status holds for a second
+holds() { is "$@" && sleep 1 && is "$@"; }
 wait_until 30 is $B2 no-release
 
 # --- a board whose image 1 always reads back wrong: back-off, then "needs attention" ---
@@ -28,7 +30,8 @@ wait_until 120 is $B2 up-to-date
 expect_true "the healthy board is updated" test "$(running $B2)" = "1.1.0+1 1.1.0+1 confirmed"
 wait_until 180 is $B1 needs-attention
 echo "daemon: a failing board needs attention after $(elapsed "$t0") s (2 attempts, back-off 2 s)"
-expect_true "the failing board needs attention" is $B1 needs-attention
+wait_until 30 holds $B1 needs-attention
+expect_true "the failing board needs attention (and stays so)" holds $B1 needs-attention
 expect_true "history: 2 failed attempts, both 'reads back wrong', leaving the old pair" test \
 	"$(hist_count "r['event'] == 'result' and r['serial'] == '$B1' and r['result'] == 'failed' and r['error'] == 16 and r.get('outcome') == 'old pair running'")" -eq 2
 gap=$(python3 - "$HIST" "$B1" <<-'PY'
