@@ -264,6 +264,13 @@ static cJSON *ctl_command(struct emu *e, char *line)
 		e->boards[i]->plain = !strcmp(argv[2], "on");
 		return reply_ok();
 	}
+	if (!strcmp(argv[0], "serial")) {
+		if (argc != 3 || (strcmp(argv[2], "on") && strcmp(argv[2], "off")))
+			return reply_error("usage: serial BOARD on|off");
+		/* iSerialNumber 0 from the board's next enumeration on (reset, plug, detach) */
+		e->boards[i]->no_serial = !strcmp(argv[2], "off");
+		return reply_ok();
+	}
 	if (strcmp(argv[0], "state") && strcmp(argv[0], "reset") && strcmp(argv[0], "unplug") &&
 	    strcmp(argv[0], "plug"))
 		return reply_error("unknown command %s", argv[0]);

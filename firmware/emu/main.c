@@ -156,6 +156,7 @@ static void usage(FILE *f)
 	    "  -h, --help\n\n"
 	    "Control commands: list | add [SERIAL] | state B | reset B | unplug B | plug B |\n"
 	    "  plain B on|off (no vendor requests: a plain DFU 1.1 device) |\n"
+	    "  serial B on|off (off: no serial number from the next enumeration) |\n"
 	    "  fault B disconnect|power-cut|program-error|corrupt-read|bad-erase|wrong-digest ALT "
 	    "N\n"
 	    "  | fault B stall N | fault B clear   (B = serial or index; replies are JSON "

@@ -112,6 +112,52 @@ expect_out "runs the new image at its next restart" "and what the device does ne
 run verify -k "$PUB" -S "$B2" "$T/b120"
 expect_rc 65 "verify needs the shim's digests"
 expect_err "does not speak the dfu-mgr shim protocol" "and says so"
+
+# --- two plain DFU boards without serial numbers: the one picked by path is the one written ---
+# Board 1 already waits in DFU mode; the user picks board 2 by its port. Found again after the
+# detach by serial alone ("" matches ""), board 1 would be written and board 2 never.
+usb_path() { basename "$(dirname "$(grep -lx "$1" /sys/bus/usb/devices/*/serial)")"; }
+# serial_less PATH MODE: the device at PATH has no serial and its board is in MODE
+serial_less() {
+	[ -e "/sys/bus/usb/devices/$1/idVendor" ] && [ ! -e "/sys/bus/usb/devices/$1/serial" ] &&
+		[ "$(board_field "$2" 'd["mode"]')" = "$3" ]
+}
+wait_serial_less() { # PATH BOARD MODE
+	local end=$((SECONDS + 20))
+	until serial_less "$@"; do
+		[ $SECONDS -lt $end ] || { echo "board $2 at $1 not back in $3 mode without serial"; return 1; }
+		sleep 0.2
+	done
+	udevadm settle 2>/dev/null || true
+}
+downloaded() { board_field "$1" 'd["images"][0]["downloaded"] + d["images"][1]["downloaded"]'; }
+# what a board holds, running or waiting: "running0/secondary0 running1/secondary1"
+holds() { board_field "$1" '" ".join("%s/%s" % (i["running"], i["secondary"]) for i in d["images"])'; }
+P1=$(usb_path "$B1")
+P2=$(usb_path "$B2")
+emu_ctl plain "$B1" on >/dev/null
+for b in "$B1" "$B2"; do
+	emu_ctl serial "$b" off >/dev/null
+	emu_ctl reset "$b" >/dev/null
+done
+wait_serial_less "$P1" "$B1" runtime && wait_serial_less "$P2" "$B2" runtime
+dfu-util -p "$P1" -e >/dev/null 2>&1
+wait_serial_less "$P1" "$B1" dfu
+held1=$(holds "$B1")
+run list
+expect_true "two boards without serial numbers listed ($P1 in DFU mode, $P2)" \
+	test "$(grep -cE "path ($P1|$P2) " <<<"$OUT")" -ge 2
+run update -k "$PUB" -p "$P2" "$T/b110"
+expect_rc 0 "update -p $P2 of a serial-less plain board while $P1 waits in DFU mode"
+expect_out "$P2" "the report names the board picked"
+expect_true "board 2 ($P2) holds 1.1.0+1 in both images ($(holds "$B2"))" \
+	test "$(holds "$B2" | grep -o '1\.1\.0+1' | wc -l)" -ge 2
+expect_true "board 1 ($P1, already in DFU mode) received nothing" test "$(downloaded "$B1")" = 0
+expect_true "board 1 holds what it held ($held1)" test "$(holds "$B1")" = "$held1"
+expect_true "board 1 is still in DFU mode" test "$(board_field "$B1" 'd["mode"]')" = dfu
+emu_ctl serial "$B1" on >/dev/null
+emu_ctl serial "$B2" on >/dev/null
+emu_ctl plain "$B1" off >/dev/null
 emu_ctl plain "$B2" off >/dev/null
 tail -3 "$T/emu.log"
 finish
