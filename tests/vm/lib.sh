@@ -29,24 +29,39 @@ json_get() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
 board_field() { emu_ctl state "$1" | json_get "$2"; }
 
-# The number of USB devices the kernel has with our serial prefix.
+# The number of USB devices the kernel has with our serial prefix. (read, not $(cat): with
+# vhci's 16 root hubs a fork per file costs seconds per call under TCG on a busy machine)
 usb_count() {
-	local n=0 f
+	local n=0 f s
 	for f in /sys/bus/usb/devices/*/serial; do
-		[ -e "$f" ] || continue
-		case "$(cat "$f" 2>/dev/null)" in "$1"*) n=$((n + 1)) ;; esac
+		s=""
+		{ read -r s <"$f"; } 2>/dev/null
+		case "$s" in "$1"*) n=$((n + 1)) ;; esac
 	done
 	echo $n
 }
 
-# emu_start N [EMU OPTIONS]: N boards, attached through vhci's sysfs, all enumerated.
-emu_start() {
-	local n=$1 t0
+# emu_launch N [EMU OPTIONS]: starts N boards attaching through vhci's sysfs, and returns; the
+# test does other work while they enumerate, then emu_wait N.
+EMU_T0=""
+emu_launch() {
+	local n=$1
 	shift
 	mkdir -p "$EMU_DIR"
-	t0=$(now)
+	EMU_T0=$(now)
 	"$EMU" -a -l none -n "$n" -d "$EMU_DIR" -c "$EMU_SOCK" -p EMU "$@" >"$T/emu.out" 2>"$T/emu.log" &
 	EMU_PID=$!
+}
+
+# emu_start N [EMU OPTIONS]: N boards, attached through vhci's sysfs, all enumerated.
+emu_start() {
+	emu_launch "$@"
+	emu_wait "$1"
+}
+
+# emu_wait N: the boards emu_launch started are attached and enumerated.
+emu_wait() {
+	local n=$1 t0=$EMU_T0
 	for _ in $(seq 1 300); do
 		[ "$(usb_count EMU-)" -ge "$n" ] && break
 		sleep 0.1
