@@ -1,7 +1,8 @@
 # Helpers for the fetch tests: a test PKI made with openssl (nothing that expires is checked
 # in), a private nginx serving HTTPS on 127.0.0.1 from a temporary prefix, tinyproxy, and
-# signed bundles and feeds made with dfu-mgr itself. Sourced after tests/cli/lib.sh.
-. "$(dirname "${BASH_SOURCE[0]}")/../cli/lib.sh"
+# signed bundles and feeds made with dfu-mgr itself. Sources tests/cli/lib.sh, unless a test bed
+# that already did (tests/vm/lib.sh, with its $T) sourced it first.
+declare -F finish >/dev/null || . "$(dirname "${BASH_SOURCE[0]}")/../cli/lib.sh"
 
 # exit 77: ctest reports the test as skipped (SKIP_RETURN_CODE)
 need() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || { echo "SKIP: $1 is not installed (scripts/install-deps.sh)"; exit 77; }; }
