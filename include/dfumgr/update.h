@@ -89,6 +89,14 @@ struct dfumgr_update_report {
 	bool cancelled;              /* the cancel token ended it */
 	enum dfumgr_outcome outcome; /* what the board runs now, as data */
 	char board_state[192];       /* the same in words, with the detail ("rebooted into ...") */
+	/*
+	 * The SHA-256 the board read back from its flash for each image, as it was compared with
+	 * the manifest (valid where digest_valid[i]): of the written (secondary) slot before the
+	 * commit for an update, of the running (primary) slot for dfumgr_verify_device().
+	 */
+	bool digest_valid[2];
+	bool digest_running; /* the digests are of the running slots */
+	uint8_t digest[2][DFUMGR_SHA256_SIZE];
 };
 #define DFUMGR_UPDATE_REPORT_INIT                                                                  \
 	{                                                                                          \

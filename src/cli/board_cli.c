@@ -125,8 +125,8 @@ bool target_opt(struct cli *cli, const char *cmd, struct target *t, int c, int *
 	}
 }
 
-static int open_bundle(struct cli *cli, const char *cmd, struct target *t, const char *dir,
-		       struct dfumgr_bundle **ret)
+int cli_open_bundle(struct cli *cli, const char *cmd, struct target *t, const char *dir,
+		    struct dfumgr_bundle **ret)
 {
 	struct dfumgr_bundle_report report = {0};
 	struct dfumgr_keyring *ring = NULL;
@@ -325,7 +325,7 @@ int run_update(struct cli *cli, int argc, char **argv, enum update_kind kind, co
 	o.progress = on_progress;
 	o.user = &p;
 	o.cancel = cli->cancel;
-	ret = open_bundle(cli, cmd, &t, argv[optind], &b);
+	ret = cli_open_bundle(cli, cmd, &t, argv[optind], &b);
 	if (ret != EXIT_OK)
 		return ret;
 	ret = cli_backend_new(cli, &be);

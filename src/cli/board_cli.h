@@ -63,6 +63,10 @@ extern const char key_help[];
 /* Handles -d -S -p -k -K --allow-unsigned; true if c was one of them (*ret: exit code). */
 bool target_opt(struct cli *cli, const char *cmd, struct target *t, int c, int *ret);
 
+/* Opens and checks BUNDLE with the trusted keys of t (EXIT_OK or an exit code, printed). */
+int cli_open_bundle(struct cli *cli, const char *cmd, struct target *t, const char *dir,
+		    struct dfumgr_bundle **ret);
+
 enum update_kind { KIND_UPDATE, KIND_VERIFY, KIND_COMMIT };
 /* dfu-mgr update / verify / commit: help is the command's --help text. */
 int run_update(struct cli *cli, int argc, char **argv, enum update_kind kind, const char *help);

@@ -24,6 +24,7 @@ static const struct cli_command commands[] = {
     {"keygen", cmd_keygen, "make a new ECDSA P-256 signing key"},
     {"list", cmd_list, "list DFU devices, with what the dfu-mgr shim runs"},
     {"update", cmd_update, "update a board with a bundle's image pair (both or neither)"},
+    {"provision", cmd_provision, "bring every board of a fixture to a release, in parallel"},
     {"verify", cmd_verify, "check that a board runs a bundle (device digests, writes nothing)"},
     {"commit", cmd_commit, "verify and commit slots written by another tool (e.g. dfu-util)"},
     {"download", cmd_download, "write a file to one alt-setting (as dfu-util -D)"},

@@ -358,6 +358,8 @@ static int verify_image(struct run *x, int i, bool *ret_ok)
 		rc = dfumgr_shim_digest(x->dev, (uint8_t)x->alt[i], mi->size, d);
 		if (rc < 0)
 			return rc;
+		memcpy(x->r->digest[i], d, sizeof(d));
+		x->r->digest_valid[i] = true;
 		*ret_ok = dfumgr_memeq_ct(d, mi->sha256, sizeof(d));
 	} else if (x->r->verify == DFUMGR_VERIFY_UPLOAD) {
 		struct dfumgr_transfer_opts t = DFUMGR_TRANSFER_OPTS_INIT;
@@ -906,6 +908,9 @@ DFUMGR_EXPORT int dfumgr_verify_device(struct dfumgr_ctx *ctx, struct dfumgr_bac
 			goto out;
 		}
 		progress(&x, DFUMGR_PHASE_VERIFY, i, mi->size, mi->size);
+		memcpy(x.r->digest[i], d, sizeof(d));
+		x.r->digest_valid[i] = true;
+		x.r->digest_running = true;
 		if (!dfumgr_memeq_ct(d, mi->sha256, sizeof(d))) {
 			rc = dfumgr_fail(ctx, DFUMGR_E_MISMATCH,
 					 "board %s does not run the bundle's image %d (%s): its "

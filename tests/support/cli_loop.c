@@ -9,7 +9,10 @@
  *                     what a previous command wrote to it; it boots anew at each run)
  * DFUMGR_LOOP_BOARDS  number of boards (default 2), serials LOOP-0001...
  * DFUMGR_LOOP_QUIRKS  comma-separated BOARD:QUIRK (BOARD from 1): plain, dfu, noserial,
- *                     busy, stays (will-detach board that does not leave), keepmode
+ *                     busy, stays (will-detach board that does not leave), keepmode;
+ *                     faults: disconnect (in image 1 at byte 8192), wrongdigest (image 1's
+ *                     digest wrong 10 times); other (reports product "other-product"); late
+ *                     (plugged in 2 s of virtual time after the start), absent (unplugged)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +44,16 @@ static int quirk(struct loop *l, const char *spec)
 		lb->stays_on_detach = true;
 	} else if (!strcmp(name, "keepmode")) {
 		lb->reset_keeps_mode = true;
+	} else if (!strcmp(name, "disconnect")) {
+		lb->b.fault.disconnect_at[1] = 8192;
+	} else if (!strcmp(name, "wrongdigest")) {
+		lb->b.fault.wrong_digest[1] = 10;
+	} else if (!strcmp(name, "other")) {
+		snprintf(lb->b.product, sizeof(lb->b.product), "other-product");
+	} else if (!strcmp(name, "late") || !strcmp(name, "absent")) {
+		loop_unplug(l, i - 1);
+		if (name[0] == 'l')
+			lb->plug_at_us = l->now_us + 2000000;
 	} else {
 		return -1;
 	}
