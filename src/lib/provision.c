@@ -861,8 +861,11 @@ DFUMGR_EXPORT int dfumgr_provision_run(struct dfumgr_provision *p, struct dfumgr
 		/* boards are being provisioned: wake when one finishes, or look again soon */
 		cond_wait_ms(p, SCAN_PERIOD_MS);
 	}
-	close_records(p);
+	/* a worker may have finished while reap() waited for another: join it too */
+	reap(p);
 	pthread_mutex_unlock(&p->lock);
+	/* every worker is joined: the records are this thread's alone (finish_record() locks) */
+	close_records(p);
 	p->total_us = now(p) - p->t0;
 	for (size_t i = 0; i < p->n_boards; i++) {
 		enum dfumgr_provision_result res = p->boards[i]->rec.result;

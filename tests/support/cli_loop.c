@@ -49,7 +49,9 @@ static int quirk(struct loop *l, const char *spec)
 	} else if (!strcmp(name, "wrongdigest")) {
 		lb->b.fault.wrong_digest[1] = 10;
 	} else if (!strcmp(name, "other")) {
+		/* the firmware build's product, and that of the firmware running now */
 		snprintf(lb->b.product, sizeof(lb->b.product), "other-product");
+		snprintf(lb->b.dev.product, sizeof(lb->b.dev.product), "other-product");
 	} else if (!strcmp(name, "late") || !strcmp(name, "absent")) {
 		loop_unplug(l, i - 1);
 		if (name[0] == 'l')
