@@ -6,8 +6,8 @@ _dfu_mgr()
 	local cur prev words cword
 	_init_completion || return
 
-	local commands="inspect pack sign verify-bundle keygen list update verify commit download
-		upload detach reboot status daemon history"
+	local commands="inspect pack sign verify-bundle keygen list update provision verify commit
+		download upload detach reboot status daemon history"
 	local target="-d --device -S --serial -p --path"
 	local keys="-k --key -K --keys --allow-unsigned"
 	local cmd="" i
@@ -19,7 +19,8 @@ _dfu_mgr()
 	done
 
 	case "$prev" in
-	-k | --key | -o | --output | --internal | --qspi | -f | --file | -s | --socket)
+	-k | --key | -o | --output | --internal | --qspi | -f | --file | -s | --socket | --serials | \
+		-r | --report | -l | --log)
 		_filedir
 		return
 		;;
@@ -41,7 +42,7 @@ _dfu_mgr()
 		return
 		;;
 	-d | --device | --version | --retries | --timeout | --transfer-size | -t | -n | --max | \
-		--wait | -w | --product | --security-counter | --slot-size | --slot-size1 | --align)
+		--wait | -w | --jobs | --product | --security-counter | --slot-size | --slot-size1 | --align)
 		return
 		;;
 	esac
@@ -59,6 +60,7 @@ _dfu_mgr()
 	keygen) opts="-o --output" ;;
 	list) opts="$target -w --wait --no-info -j --json" ;;
 	update) opts="$target $keys --allow-downgrade --no-verify --permanent --retries --timeout --transfer-size -q --quiet -j --json" ;;
+	provision) opts="-a --all -S --serial --serials -w --wait -t --timeout --jobs -f --force -r --report -l --log $keys --allow-downgrade --retries --transfer-size -q --quiet -j --json" ;;
 	verify | commit) opts="$target $keys --permanent -j --json" ;;
 	download | upload) opts="$target -a --alt -t --transfer-size -n --max -q --quiet" ;;
 	detach | reboot) opts="$target --timeout" ;;

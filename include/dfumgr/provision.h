@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Factory provisioning (ARCHITECTURE §6, docs/factory.md): every board of a fixture brought to
+ * Factory provisioning (ARCHITECTURE §6; the command: dfu-mgr-provision(1)): every board of a fixture brought to
  * one release, in parallel, with a record per board. Each board gets its own worker thread
  * running the single-board engine (dfumgr_update()) on one shared backend, so all of them share
  * its device monitor; boards plugged in while the run goes on are found by that monitor and

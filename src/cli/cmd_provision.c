@@ -720,7 +720,10 @@ int cmd_provision(struct cli *cli, int argc, char **argv)
 			json_print(line);
 		}
 		fprintf(stderr, "%s: provision: %s\n", cli->prog, dfumgr_ctx_errmsg(cli->ctx));
-		ret = rc == -DFUMGR_E_NODEV ? EXIT_NODEV : cli_exit_code(rc);
+		ret = rc == -DFUMGR_E_NODEV ? EXIT_NODEV
+		      : rc == -DFUMGR_E_IO || rc == -DFUMGR_E_ACCESS
+			  ? EXIT_CANTCREAT /* the station log: the only file a run writes */
+			  : cli_exit_code(rc);
 	} else if (rc > 0) {
 		struct dfumgr_provision_summary s = {.size = sizeof(s)};
 
