@@ -37,7 +37,7 @@ ninja -C build-asan
 echo "== clang + ThreadSanitizer: several threads on one backend (ctest label threads)"
 cmake -S . -B build-tsan -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
 	-DDFUMGR_TSAN=ON -DDFUMGR_EXAMPLES=OFF >/dev/null
-ninja -C build-tsan test_threads test_board
+ninja -C build-tsan test_threads test_board test_provision
 (cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 	ctest --output-on-failure -L threads) || status=1
 grep -h '^threads:' build-tsan/Testing/Temporary/LastTest.log 2>/dev/null | sed 's/^/  /' || true
