@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Factory provisioning (ARCHITECTURE §6; the command: dfu-mgr-provision(1)): every board of a fixture brought to
- * one release, in parallel, with a record per board. Each board gets its own worker thread
+ * Factory provisioning (ARCHITECTURE §6; the command: dfu-mgr-provision(1)): every board of a
+ * fixture brought to one release, in parallel, with a record per board. Each board gets its own worker thread
  * running the single-board engine (dfumgr_update()) on one shared backend, so all of them share
  * its device monitor; boards plugged in while the run goes on are found by that monitor and
  * handled too. A board that already runs the release, as its own digests of its running slots
@@ -10,8 +10,9 @@
  * crash of the station never loses a record it reported.
  *
  * Why a thread per board and not asynchronous transfers: the engine is synchronous and stays as
- * it is, and a board spends nearly all of its update waiting (bwPollTimeout, re-enumeration);
- * the threads cost the host a few percent of one core for 16 boards (BENCHMARKS.md).
+ * it is (one code path for one board and for many), and a board spends most of its update
+ * waiting on its own flash (bwPollTimeout) and re-enumerations, when a thread costs nothing;
+ * BENCHMARKS.md ("Factory provisioning") has N boards against one and against --jobs 1.
  */
 #ifndef DFUMGR_PROVISION_H
 #define DFUMGR_PROVISION_H
