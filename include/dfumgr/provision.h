@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Factory provisioning (ARCHITECTURE §6; the command: dfu-mgr-provision(1)): every board of a
- * fixture brought to one release, in parallel, with a record per board. Each board gets its own worker thread
- * running the single-board engine (dfumgr_update()) on one shared backend, so all of them share
- * its device monitor; boards plugged in while the run goes on are found by that monitor and
- * handled too. A board that already runs the release, as its own digests of its running slots
+ * fixture brought to one release, in parallel, with a record per board. Each board gets its own
+ * worker thread running the single-board engine (dfumgr_update()) on one shared backend, so all of
+ * them share its device monitor; boards plugged in while the run goes on are found by that monitor
+ * and handled too. A board that already runs the release, as its own digests of its running slots
  * prove, is skipped unless forced. Each finished board's record is appended to the station log
  * (a dfumgr journal: one fdatasync'ed JSON line per board) before anyone is told about it, so a
  * crash of the station never loses a record it reported.
