@@ -252,6 +252,8 @@ static void test_rerun_skips(void **state)
 		fx->l->boards[i].b.fault.disconnect_at[1] = UINT64_MAX;
 	o.serials = serials;
 	o.n_serials = 3;
+	/* board 2 may still be coming back from its disconnect: a listed board is waited for */
+	o.wait_timeout_ms = 20000;
 	assert_int_equal(dfumgr_provision_new(fx->ctx, fx->b, &o, &run), 0);
 	/* the earlier test's boards: 1 at 2.0.0, 2 failed; "ABSENT-1" is not connected */
 	assert_int_equal(dfumgr_provision_run(run, fx->be), 1);
