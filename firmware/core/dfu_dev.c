@@ -137,17 +137,26 @@ static uint8_t read_slot_state(struct dfu_dev *dev, unsigned image)
 	return DFUMGR_SLOT_PENDING;
 }
 
-/* What an UPLOAD of the slot returns: what was written, else the image it holds, else all. */
+/*
+ * What an UPLOAD of the slot returns: what this session wrote (up to the image's end where the
+ * last sectors were verified rather than downloaded), else the image it holds, else all.
+ */
 static uint32_t uploadable(struct dfu_dev *dev, unsigned image)
 {
 	enum dfu_area area = dfu_area_secondary(image);
 	struct mcuboot_image_info img;
+	bool have = read_image(dev, area, &img) == MCUBOOT_IMAGE_OK;
 
 	if (dev->no_upload)
 		return 0;
-	if (dev->written[image])
-		return dev->written[image];
-	if (read_image(dev, area, &img) == MCUBOOT_IMAGE_OK)
+	if (dev->written[image]) {
+		uint32_t n = dev->dl_end[image];
+
+		if (have && img.extent > n)
+			n = img.extent;
+		return n < dev->written[image] ? n : dev->written[image];
+	}
+	if (have)
 		return img.extent;
 	return dev->area[area].size;
 }
@@ -189,16 +198,44 @@ void dfu_dev_init(struct dfu_dev *dev, const struct dfu_dev_ops *ops, void *user
 	dev->state = dfu_mode ? DFU_STATE_IDLE : DFU_STATE_APP_IDLE;
 	dev->status = DFU_STATUS_OK;
 	dev->digest.status = DFUMGR_DIGEST_NONE;
-	for (unsigned i = 0; i < DFUMGR_N_IMAGES; i++)
+	dev->sectors.status = DFUMGR_DIGEST_NONE;
+	for (unsigned i = 0; i < DFUMGR_N_IMAGES; i++) {
 		dev->slot_state[i] = read_slot_state(dev, i);
+		dev->flash_error[i] = DFUMGR_NO_FLASH_ERROR;
+	}
 }
 
 /* ---- DFU state helpers ---- */
+
+static bool downloading(const struct dfu_dev *dev)
+{
+	switch (dev->state) {
+	case DFU_STATE_DNLOAD_SYNC:
+	case DFU_STATE_DNBUSY:
+	case DFU_STATE_DNLOAD_IDLE:
+	case DFU_STATE_MANIFEST_SYNC:
+	case DFU_STATE_MANIFEST:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The download on the current alt is over (manifested, failed, aborted or cut off). */
+static void end_download(struct dfu_dev *dev)
+{
+	if (dev->alt < DFUMGR_N_IMAGES)
+		dev->sparse[dev->alt] = false;
+	dev->drain = false;
+	dev->block_error = DFU_STATUS_OK;
+}
 
 /* §6.1.2: a request not valid in the current state is stalled and the device enters dfuERROR. */
 static int stall_error(struct dfu_dev *dev, uint8_t status)
 {
 	if (dev->dfu_mode) {
+		if (downloading(dev))
+			end_download(dev);
 		dev->state = DFU_STATE_ERROR;
 		dev->status = status;
 	}
@@ -207,20 +244,24 @@ static int stall_error(struct dfu_dev *dev, uint8_t status)
 
 static int fail(struct dfu_dev *dev, uint8_t status)
 {
+	if (downloading(dev))
+		end_download(dev);
 	dev->state = DFU_STATE_ERROR;
 	dev->status = status;
-	dev->pending_len = 0;
 	return 0;
 }
 
-static bool sector_erased(const struct dfu_dev *dev, unsigned image, uint32_t sector)
+static bool bit_get(const uint8_t *map, uint32_t i)
 {
-	return dev->erased[image][sector / 8] & (1u << (sector % 8));
+	return map[i / 8] & (1u << (i % 8));
 }
 
-static void mark_erased(struct dfu_dev *dev, unsigned image, uint32_t sector)
+static void bit_set(uint8_t *map, uint32_t i, bool on)
 {
-	dev->erased[image][sector / 8] |= (uint8_t)(1u << (sector % 8));
+	if (on)
+		map[i / 8] |= (uint8_t)(1u << (i % 8));
+	else
+		map[i / 8] &= (uint8_t)~(1u << (i % 8));
 }
 
 static uint8_t flash_status(int rc)
@@ -239,8 +280,8 @@ static uint8_t flash_status(int rc)
 	}
 }
 
-/* §6.1.2 errCHECK_ERASED: an erase that leaves programmed bits is caught before programming. */
-static int check_erased(struct dfu_dev *dev, enum dfu_area area, uint32_t off, uint32_t len)
+/* Is [off, off+len) of area all erased value (0xff)? A read error counts as "no". */
+static bool area_blank(struct dfu_dev *dev, enum dfu_area area, uint32_t off, uint32_t len)
 {
 	uint8_t buf[256];
 
@@ -248,15 +289,26 @@ static int check_erased(struct dfu_dev *dev, enum dfu_area area, uint32_t off, u
 		uint32_t n = len - done < sizeof(buf) ? len - done : (uint32_t)sizeof(buf);
 
 		if (dev->ops->read(dev->user, area, off + done, buf, n) != 0)
-			return DFU_FLASH_READ_FAILED;
+			return false;
 		for (uint32_t i = 0; i < n; i++)
 			if (buf[i] != 0xff)
-				return DFU_FLASH_NOT_ERASED;
+				return false;
 	}
-	return 0;
+	return true;
 }
 
-/* Erases every sector of [off, off+len) not yet erased in this session. */
+/* §6.1.2 errCHECK_ERASED: an erase that leaves programmed bits is caught before programming. */
+static int check_erased(struct dfu_dev *dev, enum dfu_area area, uint32_t off, uint32_t len)
+{
+	return area_blank(dev, area, off, len) ? 0 : DFU_FLASH_NOT_ERASED;
+}
+
+/*
+ * Erases every sector of [off, off+len) not yet erased in this download. A sector that already
+ * reads blank is not erased: reading 4 KiB back costs well under a millisecond, an erase 48 ms
+ * (QSPI) or 87.5 ms (NVMC), and a new board's slots, or the rest of a shrinking image, are
+ * blank.
+ */
 static int erase_range(struct dfu_dev *dev, unsigned image, uint32_t off, uint32_t len,
 		       uint32_t *cost)
 {
@@ -264,16 +316,18 @@ static int erase_range(struct dfu_dev *dev, unsigned image, uint32_t off, uint32
 	uint32_t unit = dev->area[area].erase_unit;
 
 	for (uint32_t s = off / unit; s <= (off + len - 1) / unit; s++) {
-		int rc;
+		int rc = 0;
 
-		if (sector_erased(dev, image, s))
+		if (bit_get(dev->erased[image], s))
 			continue;
-		rc = dev->ops->erase(dev->user, area, s * unit, unit, cost);
-		if (rc == 0)
-			rc = check_erased(dev, area, s * unit, unit);
+		if (!area_blank(dev, area, s * unit, unit)) {
+			rc = dev->ops->erase(dev->user, area, s * unit, unit, cost);
+			if (rc == 0)
+				rc = check_erased(dev, area, s * unit, unit);
+		}
 		if (rc != 0)
 			return rc;
-		mark_erased(dev, image, s);
+		bit_set(dev->erased[image], s, true);
 	}
 	return 0;
 }
@@ -299,16 +353,9 @@ static int clear_marks(struct dfu_dev *dev, uint32_t *cost)
 	for (unsigned i = 0; i < DFUMGR_N_IMAGES; i++) {
 		enum dfu_area area = dfu_area_secondary(i);
 		uint32_t unit = dev->area[area].erase_unit, last = dev->area[area].size - unit;
-		uint8_t buf[256];
-		bool blank = true;
 		int rc;
 
-		for (uint32_t off = last; blank && off < last + unit; off += sizeof(buf)) {
-			if (dev->ops->read(dev->user, area, off, buf, sizeof(buf)) != 0)
-				return DFU_FLASH_READ_FAILED;
-			blank = !has_data(buf, sizeof(buf));
-		}
-		if (!blank) {
+		if (!area_blank(dev, area, last, unit)) {
 			rc = dev->ops->erase(dev->user, area, last, unit, cost);
 			if (rc == 0)
 				rc = check_erased(dev, area, last, unit);
@@ -333,113 +380,329 @@ static uint32_t tlv_end(struct dfu_dev *dev, unsigned image, uint32_t hashed)
 	return hashed + (info[2] | (uint32_t)info[3] << 8);
 }
 
+/* ---- what this session wrote or verified ---- */
+
+static uint32_t sector_size(const struct dfu_dev *dev, unsigned image)
+{
+	return dev->area[dfu_area_secondary(image)].erase_unit;
+}
+
+/* Sectors SECTOR_DIGESTS covers: up to the slot's image limit, never MCUboot's trailer. */
+static uint32_t digest_sectors(const struct dfu_dev *dev, unsigned image)
+{
+	uint32_t n = dfu_dev_image_max(dev, image) / sector_size(dev, image);
+
+	return n < DFU_MAX_SECTORS ? n : DFU_MAX_SECTORS;
+}
+
+/* written[] grows over sectors verified in this session that follow it. */
+static void extend_written(struct dfu_dev *dev, unsigned image)
+{
+	uint32_t unit = sector_size(dev, image);
+
+	for (;;) {
+		uint32_t k = dev->written[image] / unit;
+
+		if (k >= digest_sectors(dev, image) || !bit_get(dev->verified[image], k))
+			return;
+		dev->written[image] = (k + 1) * unit;
+	}
+}
+
+static void set_verified(struct dfu_dev *dev, unsigned image, uint32_t k, bool ok)
+{
+	uint32_t unit = sector_size(dev, image);
+
+	if (bit_get(dev->verified[image], k) != ok)
+		dev->n_verified[image] = (uint16_t)(dev->n_verified[image] + (ok ? 1 : -1));
+	bit_set(dev->verified[image], k, ok);
+	/* the host wants other bytes there than this session put: not written, as far as COMMIT
+	 * is concerned, until a download writes it again */
+	if (!ok && dev->written[image] > k * unit)
+		dev->written[image] = k * unit;
+	if (ok)
+		extend_written(dev, image);
+}
+
+/* ---- download blocks and their flash work ---- */
+
+static bool async_flash(const struct dfu_dev *dev)
+{
+	return dev->ops->work != NULL;
+}
+
+unsigned dfu_dev_blocks_pending(const struct dfu_dev *dev)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < DFU_BLOCKS; i++)
+		n += dev->job[i].active;
+	return n;
+}
+
+/* The oldest block not yet retired, or NULL. */
+static struct dfu_job *oldest_job(struct dfu_dev *dev)
+{
+	struct dfu_job *o = NULL;
+
+	for (unsigned i = 0; i < DFU_BLOCKS; i++)
+		if (dev->job[i].active && (!o || dev->job[i].seq < o->seq))
+			o = &dev->job[i];
+	return o;
+}
+
+/* When the flash will have done every block held (modelled flash). */
+static uint64_t jobs_end(const struct dfu_dev *dev)
+{
+	uint64_t end = 0;
+
+	for (unsigned i = 0; i < DFU_BLOCKS; i++)
+		if (dev->job[i].active && dev->job[i].end_us > end)
+			end = dev->job[i].end_us;
+	return end;
+}
+
+/* Blocks whose flash work is over (by now, for the modelled flash) free their buffers. */
+static void retire_jobs(struct dfu_dev *dev, uint64_t now)
+{
+	struct dfu_job *j;
+
+	while ((j = oldest_job(dev)) && j->done && now >= j->end_us)
+		j->active = false;
+}
+
+/*
+ * Requests that read or rewrite the slots (a new download, an upload, digests, a commit) need
+ * the download's flash work to be over. An async flash answers them later (true); a modelled
+ * flash has the bytes in place already, so its remaining time is simply not charged.
+ */
+static bool flash_busy(struct dfu_dev *dev)
+{
+	if (!dfu_dev_blocks_pending(dev))
+		return false;
+	if (async_flash(dev))
+		return true;
+	for (unsigned i = 0; i < DFU_BLOCKS; i++)
+		dev->job[i].active = false;
+	dev->flash_free_us = 0;
+	return false;
+}
+
+/* A block's flash work: the session's reset for a new image, erase, program, read back. */
+static uint8_t job_flash(struct dfu_dev *dev, struct dfu_job *j, uint32_t *cost)
+{
+	unsigned image = j->image;
+	enum dfu_area area = dfu_area_secondary(image);
+	uint32_t max = dfu_dev_image_max(dev, image);
+	uint8_t check[256];
+	int rc;
+
+	if (j->first) {
+		/* a new image: the session forgets the old one before anything is written */
+		memset(dev->erased[image], 0, sizeof(dev->erased[image]));
+		dev->whole[image] = false;
+		dev->dl_end[image] = 0;
+		if (!j->sparse) {
+			/* a plain download: what counts is what it writes, from block 0 on */
+			dev->written[image] = 0;
+			memset(dev->verified[image], 0, sizeof(dev->verified[image]));
+			dev->n_verified[image] = 0;
+		}
+		rc = clear_marks(dev, cost);
+		if (rc != 0)
+			return flash_status(rc);
+	}
+	/* padding below the slot's image limit is erased like data; the trailer region is not */
+	if (j->off < max) {
+		uint32_t span = max - j->off < j->len ? max - j->off : j->len;
+
+		rc = erase_range(dev, image, j->off, span, cost);
+		if (rc == 0 && j->program)
+			rc = dev->ops->program(dev->user, area, j->off, j->data, j->program, cost);
+		if (rc != 0)
+			return flash_status(rc);
+	}
+	/* read back what was programmed: a bad cell shows here, not at boot */
+	for (uint32_t done = 0; done < j->program; done += sizeof(check)) {
+		uint32_t n = j->program - done < sizeof(check) ? j->program - done
+							       : (uint32_t)sizeof(check);
+
+		if (dev->ops->read(dev->user, area, j->off + done, check, n) != 0 ||
+		    memcmp(check, j->data + done, n) != 0)
+			return DFU_STATUS_ERR_VERIFY;
+	}
+	dev->dl_end[image] = j->off + j->len;
+	if (j->off <= dev->written[image] && j->off + j->len > dev->written[image])
+		dev->written[image] = j->off + j->len;
+	extend_written(dev, image);
+	dev->slot_state[image] = DFUMGR_SLOT_WRITTEN;
+	return DFU_STATUS_OK;
+}
+
+/*
+ * Runs a block's flash work, modelled as starting at start_us (0 with an async flash). After a
+ * block of this download failed nothing more of it is written: the host learns of the failure
+ * at its next GETSTATUS and the download is over.
+ */
+static void run_job(struct dfu_dev *dev, struct dfu_job *j, uint64_t start_us)
+{
+	uint32_t cost = 0;
+
+	j->start_us = j->end_us = start_us;
+	if (dev->dl_error && j->gen == dev->dl_gen) {
+		j->status = DFU_STATUS_OK;
+		j->done = true;
+		return;
+	}
+	j->status = job_flash(dev, j, &cost);
+	j->done = true;
+	if (!async_flash(dev))
+		j->end_us = start_us + cost;
+	if (j->status != DFU_STATUS_OK) {
+		dev->flash_error[j->image] = j->off;
+		if (j->gen == dev->dl_gen && !dev->dl_error) {
+			dev->dl_error = j->status;
+			dev->dl_error_us = j->start_us;
+		}
+	}
+}
+
+bool dfu_dev_work(struct dfu_dev *dev, uint64_t now_us)
+{
+	struct dfu_job *j = NULL;
+
+	(void)now_us;
+	for (unsigned i = 0; i < DFU_BLOCKS; i++) {
+		struct dfu_job *c = &dev->job[i];
+
+		if (c->active && !c->done && !c->running && (!j || c->seq < j->seq))
+			j = c;
+	}
+	if (!j)
+		return false;
+	j->running = true;
+	run_job(dev, j, 0);
+	j->running = false;
+	return true;
+}
+
+/* Hands a received block to the flash: at once (modelled), or to the platform's thread. */
+static void queue_job(struct dfu_dev *dev, struct dfu_job *j, uint64_t now)
+{
+	j->active = true;
+	j->done = false;
+	j->running = false;
+	j->seq = ++dev->job_seq;
+	if (async_flash(dev)) {
+		dev->ops->work(dev->user);
+		return;
+	}
+	/* the modelled flash takes a block when it is done with the one before */
+	run_job(dev, j, now > dev->flash_free_us ? now : dev->flash_free_us);
+	dev->flash_free_us = j->end_us;
+}
+
+/*
+ * What the download learns of the image it carries from bytes [off, off+len): the header, then
+ * (once the header says where) the unprotected TLV info. From the block, or (block NULL) from
+ * flash, for sectors a sparse download skips: verified, and no block of this download is bound
+ * for them. 0, or -1 when flash cannot be read.
+ */
+static int learn(struct dfu_dev *dev, unsigned image, uint32_t off, uint32_t len,
+		 const uint8_t *block)
+{
+	enum dfu_area area = dfu_area_secondary(image);
+	uint64_t end = (uint64_t)off + len;
+
+	if (dev->hdr_len < sizeof(dev->hdr) && off <= dev->hdr_len && dev->hdr_len < end) {
+		uint32_t n = (uint32_t)((end < sizeof(dev->hdr) ? end : sizeof(dev->hdr)) -
+					dev->hdr_len);
+
+		if (block)
+			memcpy(dev->hdr + dev->hdr_len, block + (dev->hdr_len - off), n);
+		else if (dev->ops->read(dev->user, area, dev->hdr_len, dev->hdr + dev->hdr_len,
+					n) != 0)
+			return -1;
+		dev->hdr_len = (uint8_t)(dev->hdr_len + n);
+		if (dev->hdr_len == sizeof(dev->hdr))
+			dev->data_end = mcuboot_image_hashed_end(dev->hdr);
+	}
+	if (!dev->data_end)
+		return 0;
+	for (uint32_t b = 0; b < sizeof(dev->tlv_info); b++) {
+		uint64_t at = (uint64_t)dev->data_end + b;
+
+		if ((dev->tlv_mask & (1u << b)) || at < off || at >= end)
+			continue;
+		if (block)
+			dev->tlv_info[b] = block[at - off];
+		else if (dev->ops->read(dev->user, area, (uint32_t)at, &dev->tlv_info[b], 1) != 0)
+			return -1;
+		dev->tlv_mask |= (uint8_t)(1u << b);
+	}
+	return 0;
+}
+
+/* The end of the image per its TLV info, once the download knows it; else 0. */
+static uint32_t known_image_end(const struct dfu_dev *dev)
+{
+	if (!dev->data_end || dev->tlv_mask != 0x0f ||
+	    dev->tlv_info[0] != (MCUBOOT_TLV_INFO_MAGIC & 0xff) ||
+	    dev->tlv_info[1] != MCUBOOT_TLV_INFO_MAGIC >> 8)
+		return 0;
+	return dev->data_end + (dev->tlv_info[2] | (uint32_t)dev->tlv_info[3] << 8);
+}
+
 /*
  * Where a download's data must end. Past it only erased-value padding (0xff) may follow: up to
  * the slot's image limit, the rest of the MCUboot image is not there yet or has ended; from the
  * limit on is the trailer region, which only COMMIT writes. The image's own header says where
  * it ends: its hashed part from the first block, its TLV area once those 4 bytes are in.
  */
-static uint32_t data_limit(struct dfu_dev *dev, unsigned image, const uint8_t *block, uint32_t off,
-			   uint32_t len)
+static uint32_t data_limit(const struct dfu_dev *dev, unsigned image)
 {
-	uint32_t max = dfu_dev_image_max(dev, image), hashed = dev->data_end, end;
-	const uint8_t *info;
+	uint32_t max = dfu_dev_image_max(dev, image), end = known_image_end(dev);
 
-	if (!hashed || hashed > max)
-		return max;
-	if (hashed >= off && hashed + 4 <= off + len) {
-		/* the unprotected TLV info is in this block */
-		info = block + (hashed - off);
-		if (info[0] != (MCUBOOT_TLV_INFO_MAGIC & 0xff) ||
-		    info[1] != MCUBOOT_TLV_INFO_MAGIC >> 8)
-			return max; /* not an image after all: manifestation says errFILE */
-		end = hashed + (info[2] | (uint32_t)info[3] << 8);
-	} else if (hashed + 4 <= off) {
-		end = tlv_end(dev, image, hashed); /* already in flash */
-	} else {
-		return max; /* not there yet: no end known but the slot's limit */
-	}
 	return end && end < max ? end : max;
 }
 
 /*
- * DFU 1.1 §6.1.1: the block received in dfuDNLOAD-SYNC is written when the host asks for the
- * status; bwPollTimeout then says how long erase + program take.
+ * Where a DNLOAD's block goes. A plain download starts at 0 whatever its first block number
+ * (hosts start at 0 or 1) and goes on block after block. A sparse one (SECTOR_DIGESTS OUT on
+ * this alt since its last download) numbers its blocks by sector and may skip sectors, but only
+ * sectors the board verified in this session: the session then holds every byte before the
+ * block, as COMMIT requires.
  */
-static int write_block(struct dfu_dev *dev, uint64_t now_us)
+int64_t dfu_dev_dnload_offset(const struct dfu_dev *dev, const struct dfu_setup *s)
 {
 	unsigned image = dev->alt;
-	enum dfu_area area = dfu_area_secondary(image);
-	uint32_t len = dev->pending_len, cost = 0, limit, keep;
-	uint8_t check[256];
-	int rc;
+	uint32_t unit, from;
+	uint64_t off;
 
-	if (dev->offset == 0)
-		dev->data_end = 0;
-	if (dev->offset < MCUBOOT_IMAGE_HDR_SIZE && dev->offset + len >= MCUBOOT_IMAGE_HDR_SIZE) {
-		/* the block completes the image header (the first block, but for tiny blocks) */
-		uint8_t hdr[MCUBOOT_IMAGE_HDR_SIZE];
-		uint32_t hashed;
-
-		if (dev->offset && dev->ops->read(dev->user, area, 0, hdr, dev->offset) != 0)
-			return fail(dev, DFU_STATUS_ERR_UNKNOWN);
-		memcpy(hdr + dev->offset, dev->block, MCUBOOT_IMAGE_HDR_SIZE - dev->offset);
-		hashed = mcuboot_image_hashed_end(hdr);
-		/* §6.1.2 errTARGET: an MCUboot image that cannot fit this slot is not for it */
-		if (hashed && (uint64_t)hashed + 4 > dfu_dev_image_max(dev, image)) {
-			dev->last_error = DFUMGR_DEV_BAD_IMAGE;
-			return fail(dev, DFU_STATUS_ERR_TARGET);
-		}
-		dev->data_end = hashed;
+	if (image >= DFUMGR_N_IMAGES)
+		return -1;
+	unit = sector_size(dev, image);
+	if (dev->state == DFU_STATE_IDLE) {
+		if (!dev->sparse[image] || s->wValue == 0)
+			return 0;
+		from = 0;
+	} else if (dev->state == DFU_STATE_DNLOAD_IDLE) {
+		if (s->wValue == dev->next_block)
+			return dev->offset;
+		if (!dev->sparse[image] || s->wValue < dev->next_block ||
+		    dev->offset != (uint64_t)dev->next_block * unit)
+			return -1;
+		from = dev->next_block;
+	} else {
+		return -1;
 	}
-	if (dev->offset == 0) {
-		/* a new image: the session forgets the old one before anything is written */
-		memset(dev->erased[image], 0, sizeof(dev->erased[image]));
-		dev->written[image] = 0;
-		dev->whole[image] = false;
-		rc = clear_marks(dev, &cost);
-		if (rc != 0)
-			return fail(dev, flash_status(rc));
-	}
-	limit = data_limit(dev, image, dev->block, dev->offset, len);
-	keep = limit > dev->offset ? (limit - dev->offset < len ? limit - dev->offset : len) : 0;
-	if (has_data(dev->block + keep, len - keep)) {
-		/*
-		 * §6.1.2 errADDRESS: bytes past the image's end or in the trailer region, e.g. an
-		 * `imgtool sign --pad --confirm` file: a download must never mark an image for
-		 * MCUboot by itself.
-		 */
-		dev->last_error = DFUMGR_DEV_TRAILER;
-		return fail(dev, DFU_STATUS_ERR_ADDRESS);
-	}
-	/* padding below the slot's image limit is erased like data; the trailer region is not */
-	if (dev->offset < dfu_dev_image_max(dev, image)) {
-		uint32_t max = dfu_dev_image_max(dev, image);
-		uint32_t span = max - dev->offset < len ? max - dev->offset : len;
-
-		rc = erase_range(dev, image, dev->offset, span, &cost);
-		if (rc == 0 && keep)
-			rc = dev->ops->program(dev->user, area, dev->offset, dev->block, keep,
-					       &cost);
-		if (rc != 0)
-			return fail(dev, flash_status(rc));
-	}
-	/* read back what was programmed: a bad cell shows here, not at boot */
-	for (uint32_t done = 0; done < keep; done += sizeof(check)) {
-		uint32_t n = keep - done < sizeof(check) ? keep - done : (uint32_t)sizeof(check);
-
-		if (dev->ops->read(dev->user, area, dev->offset + done, check, n) != 0 ||
-		    memcmp(check, dev->block + done, n) != 0)
-			return fail(dev, DFU_STATUS_ERR_VERIFY);
-	}
-	dev->offset += len;
-	dev->written[image] = dev->offset;
-	dev->slot_state[image] = DFUMGR_SLOT_WRITTEN;
-	dev->pending_len = 0;
-	dev->busy_until_us = now_us + cost;
-	dev->poll_ms = (cost + 999) / 1000;
-	dev->state = cost ? DFU_STATE_DNBUSY : DFU_STATE_DNLOAD_IDLE;
-	return 0;
+	off = (uint64_t)s->wValue * unit;
+	if (s->wValue > digest_sectors(dev, image))
+		return -1;
+	for (uint32_t k = from; k < s->wValue; k++)
+		if (!bit_get(dev->verified[image], k))
+			return -1;
+	return (int64_t)off;
 }
 
 /* Hashes [0, len) of area from flash in context ctx. */
@@ -494,46 +757,95 @@ static uint8_t manifest_check(struct dfu_dev *dev)
 	return DFU_STATUS_OK;
 }
 
+/* A flash failure of this download's blocks that has happened by now (modelled: begun). */
+static bool download_failed(const struct dfu_dev *dev, uint64_t now)
+{
+	return dev->dl_error && now >= dev->dl_error_us;
+}
+
+/* bwPollTimeout until t: whole milliseconds, rounded up so that the host never comes early. */
+static uint32_t poll_until(uint64_t t, uint64_t now)
+{
+	return t > now ? (uint32_t)((t - now + 999) / 1000) : 1;
+}
+
 static int getstatus(struct dfu_dev *dev, uint8_t *data, uint16_t wLength, uint64_t now_us)
 {
 	if (wLength < DFU_GETSTATUS_LEN)
 		return stall_error(dev, DFU_STATUS_ERR_STALLEDPKT);
-	dev->poll_ms = 0;
 	switch (dev->state) {
 	case DFU_STATE_DNLOAD_SYNC:
-		if (dev->pending_len)
-			write_block(dev, now_us);
-		else
+	case DFU_STATE_DNBUSY: {
+		unsigned held = dfu_dev_blocks_pending(dev);
+		uint64_t until;
+
+		if (dev->block_error) {
+			fail(dev, dev->block_error);
+			break;
+		}
+		if (download_failed(dev, now_us)) {
+			fail(dev, dev->dl_error);
+			break;
+		}
+		/*
+		 * Double buffering: while one block is being programmed the host may send the
+		 * next. Only with both buffers full, or when this block ends the image (the
+		 * download is complete only once all of it is in flash), is the board busy.
+		 */
+		if (dev->drain ? held == 0 : held < DFU_BLOCKS) {
 			dev->state = DFU_STATE_DNLOAD_IDLE;
-		break;
-	case DFU_STATE_DNBUSY:
+			dev->poll_ms = 0;
+			break;
+		}
+		if (async_flash(dev))
+			return DFU_DEV_WAIT;
 		/*
 		 * A host that polls early gets dfuDNBUSY again with the time still needed, rather
 		 * than a stall: clocks on both sides of the cable never agree to the millisecond.
 		 */
-		if (now_us >= dev->busy_until_us)
-			dev->state = DFU_STATE_DNLOAD_IDLE;
-		else
-			dev->poll_ms = (uint32_t)((dev->busy_until_us - now_us + 999) / 1000);
+		until = dev->drain ? jobs_end(dev) : oldest_job(dev)->end_us;
+		if (dev->dl_error && dev->dl_error_us > now_us && dev->dl_error_us < until)
+			until = dev->dl_error_us;
+		dev->state = DFU_STATE_DNBUSY;
+		dev->poll_ms = poll_until(until, now_us);
 		break;
+	}
 	case DFU_STATE_MANIFEST_SYNC:
+	case DFU_STATE_MANIFEST:
+		if (download_failed(dev, now_us)) {
+			fail(dev, dev->dl_error);
+			break;
+		}
+		if (dfu_dev_blocks_pending(dev)) {
+			/* the last blocks are still being programmed (raw data: its end was not
+			 * known, so it was not waited for at its last block) */
+			if (async_flash(dev))
+				return DFU_DEV_WAIT;
+			dev->state = DFU_STATE_MANIFEST;
+			dev->poll_ms = poll_until(jobs_end(dev), now_us);
+			break;
+		}
 		/* manifestation: the slot now holds a complete download; check what we can */
-		{
+		if (!dev->manifested) {
 			uint8_t st = manifest_check(dev);
 
+			dev->manifested = true;
 			if (st != DFU_STATUS_OK) {
 				fail(dev, st);
 				break;
 			}
+			dev->slot_state[dev->alt] = read_slot_state(dev, dev->alt);
 		}
-		dev->slot_state[dev->alt] = read_slot_state(dev, dev->alt);
-		dev->state = DFU_STATE_MANIFEST;
-		break;
-	case DFU_STATE_MANIFEST:
-		/* manifestation tolerant (§7): back through dfuMANIFEST-SYNC to dfuIDLE */
+		/*
+		 * Manifestation tolerant and complete: straight back to dfuIDLE (§A.1). dfuMANIFEST
+		 * would cost a host such as dfu-util a second's sleep per image.
+		 */
+		end_download(dev);
 		dev->state = DFU_STATE_IDLE;
+		dev->poll_ms = 0;
 		break;
 	default:
+		dev->poll_ms = 0;
 		break;
 	}
 	data[0] = dev->status;
@@ -545,9 +857,36 @@ static int getstatus(struct dfu_dev *dev, uint8_t *data, uint16_t wLength, uint6
 	return DFU_GETSTATUS_LEN;
 }
 
-static int dnload(struct dfu_dev *dev, const struct dfu_setup *s, const uint8_t *data)
+/* A new download on the current alt: what the board knows of the last one is forgotten. */
+static void begin_download(struct dfu_dev *dev)
 {
-	enum dfu_area area = dfu_area_secondary(dev->alt);
+	dev->dl_gen++;
+	dev->dl_error = DFU_STATUS_OK;
+	dev->block_error = DFU_STATUS_OK;
+	dev->hdr_len = 0;
+	dev->tlv_mask = 0;
+	dev->data_end = 0;
+	dev->last_len = 0;
+	dev->offset = 0;
+	dev->manifested = false;
+	/* the slot is about to change: a page of sector digests no longer says what it holds */
+	dev->sectors.status = DFUMGR_DIGEST_NONE;
+}
+
+/*
+ * DFU 1.1 §6.1.1. The block is checked (where the image ends, the trailer region) and handed
+ * to the flash at once; GETSTATUS then says whether the board takes the next one yet.
+ */
+static int dnload(struct dfu_dev *dev, const struct dfu_setup *s, const uint8_t *data,
+		  uint64_t now)
+{
+	unsigned image = dev->alt;
+	enum dfu_area area = dfu_area_secondary(image);
+	uint32_t max = dfu_dev_image_max(dev, image), len = s->wLength, limit, keep, end;
+	uint8_t had_hdr;
+	struct dfu_job *j = NULL;
+	bool first = false;
+	int64_t off;
 
 	if (s->wLength > DFUMGR_TRANSFER_SIZE)
 		return stall_error(dev, DFU_STATUS_ERR_STALLEDPKT);
@@ -558,7 +897,9 @@ static int dnload(struct dfu_dev *dev, const struct dfu_setup *s, const uint8_t 
 		/* the slots are being re-hashed for a commit: writing now would race it */
 		if (dev->commit_state == DFUMGR_COMMIT_CHECKING)
 			return stall_error(dev, DFU_STATUS_ERR_VENDOR);
-		dev->offset = 0;
+		if (flash_busy(dev))
+			return DFU_DEV_WAIT;
+		first = true;
 		break;
 	case DFU_STATE_DNLOAD_IDLE:
 		if (s->wLength == 0) {
@@ -566,18 +907,67 @@ static int dnload(struct dfu_dev *dev, const struct dfu_setup *s, const uint8_t 
 			dev->state = DFU_STATE_MANIFEST_SYNC;
 			return 0;
 		}
-		if (s->wValue != dev->next_block)
-			return stall_error(dev, DFU_STATUS_ERR_STALLEDPKT);
 		break;
 	default:
 		return stall_error(dev, DFU_STATUS_ERR_STALLEDPKT);
 	}
-	if ((uint64_t)dev->offset + s->wLength > dev->area[area].size)
+	off = dfu_dev_dnload_offset(dev, s);
+	if (off < 0)
+		return stall_error(dev, DFU_STATUS_ERR_STALLEDPKT);
+	if ((uint64_t)off + len > dev->area[area].size)
 		return stall_error(dev, DFU_STATUS_ERR_ADDRESS);
-	memcpy(dev->block, data, s->wLength);
-	dev->pending_len = s->wLength;
+	for (unsigned i = 0; i < DFU_BLOCKS && !j; i++)
+		if (!dev->job[i].active)
+			j = &dev->job[i];
+	if (!j) /* the host did not wait for dfuDNLOAD-IDLE */
+		return stall_error(dev, DFU_STATUS_ERR_STALLEDPKT);
+	if (first)
+		begin_download(dev);
+	/* sectors a sparse download skips: what they hold of the image's layout is in flash */
+	if ((uint64_t)off > dev->offset && learn(dev, image, dev->offset,
+						 (uint32_t)((uint64_t)off - dev->offset), NULL) < 0)
+		dev->block_error = DFU_STATUS_ERR_UNKNOWN;
+	had_hdr = dev->hdr_len;
+	learn(dev, image, (uint32_t)off, len, data);
+	dev->offset = (uint32_t)off + len;
 	dev->next_block = (uint16_t)(s->wValue + 1);
 	dev->state = DFU_STATE_DNLOAD_SYNC;
+	/* §6.1.2 errTARGET: an MCUboot image that cannot fit this slot is not for it */
+	if (had_hdr < sizeof(dev->hdr) && dev->hdr_len == sizeof(dev->hdr) && dev->data_end &&
+	    (uint64_t)dev->data_end + 4 > max) {
+		dev->last_error = DFUMGR_DEV_BAD_IMAGE;
+		dev->block_error = DFU_STATUS_ERR_TARGET;
+	}
+	limit = data_limit(dev, image);
+	keep = limit > off ? (limit - (uint32_t)off < len ? limit - (uint32_t)off : len) : 0;
+	if (!dev->block_error && has_data(data + keep, len - keep)) {
+		/*
+		 * §6.1.2 errADDRESS: bytes past the image's end or in the trailer region, e.g. an
+		 * `imgtool sign --pad --confirm` file: a download must never mark an image for
+		 * MCUboot by itself.
+		 */
+		dev->last_error = DFUMGR_DEV_TRAILER;
+		dev->block_error = DFU_STATUS_ERR_ADDRESS;
+	}
+	/*
+	 * The block that ends the image (or, for raw data, a short block after longer ones: the
+	 * last) is answered only once everything is in flash, so that the zero-length DNLOAD
+	 * finds the download complete.
+	 */
+	end = known_image_end(dev);
+	dev->drain = (end && (uint64_t)off + len >= end) || (dev->last_len && len < dev->last_len);
+	dev->last_len = (uint16_t)len;
+	if (dev->block_error)
+		return 0;
+	memcpy(j->data, data, len);
+	j->first = first;
+	j->sparse = dev->sparse[image];
+	j->image = (uint8_t)image;
+	j->len = (uint16_t)len;
+	j->program = (uint16_t)keep;
+	j->off = (uint32_t)off;
+	j->gen = dev->dl_gen;
+	queue_job(dev, j, now);
 	return 0;
 }
 
@@ -593,10 +983,13 @@ static int upload(struct dfu_dev *dev, const struct dfu_setup *s, uint8_t *data)
 		dev->last_error = DFUMGR_DEV_NO_UPLOAD;
 		return stall_error(dev, DFU_STATUS_ERR_STALLEDPKT);
 	}
-	if (dev->state == DFU_STATE_IDLE)
+	if (dev->state == DFU_STATE_IDLE) {
+		if (flash_busy(dev))
+			return DFU_DEV_WAIT;
 		dev->offset = 0;
-	else if (dev->state != DFU_STATE_UPLOAD_IDLE)
+	} else if (dev->state != DFU_STATE_UPLOAD_IDLE) {
 		return stall_error(dev, DFU_STATUS_ERR_STALLEDPKT);
+	}
 	total = uploadable(dev, dev->alt);
 	n = total - dev->offset < s->wLength ? total - dev->offset : s->wLength;
 	if (n && dev->ops->read(dev->user, area, dev->offset, data, n) != 0)
@@ -635,7 +1028,8 @@ static int class_request(struct dfu_dev *dev, const struct dfu_setup *s, uint8_t
 		return stall_error(dev, DFU_STATUS_ERR_STALLEDPKT);
 	switch (s->bRequest) {
 	case DFU_DNLOAD:
-		return in ? stall_error(dev, DFU_STATUS_ERR_STALLEDPKT) : dnload(dev, s, data);
+		return in ? stall_error(dev, DFU_STATUS_ERR_STALLEDPKT)
+			  : dnload(dev, s, data, now_us);
 	case DFU_UPLOAD:
 		return in ? upload(dev, s, data) : stall_error(dev, DFU_STATUS_ERR_STALLEDPKT);
 	case DFU_CLRSTATUS:
@@ -647,8 +1041,10 @@ static int class_request(struct dfu_dev *dev, const struct dfu_setup *s, uint8_t
 	case DFU_ABORT:
 		if (in || dev->state == DFU_STATE_ERROR || dev->state == DFU_STATE_MANIFEST)
 			return stall_error(dev, DFU_STATUS_ERR_STALLEDPKT);
+		/* blocks already taken are still programmed: the next download waits for them */
+		if (downloading(dev))
+			end_download(dev);
 		dev->state = DFU_STATE_IDLE;
-		dev->pending_len = 0;
 		return 0;
 	default: /* DETACH in DFU mode, unknown requests */
 		return stall_error(dev, DFU_STATUS_ERR_STALLEDPKT);
@@ -716,6 +1112,75 @@ static bool digest_equal(const uint8_t *a, const uint8_t *b)
 	for (int i = 0; i < 32; i++)
 		diff |= a[i] ^ b[i];
 	return diff == 0;
+}
+
+/* ---- per-sector digests ---- */
+
+static void sectors_begin(struct dfu_dev *dev, uint8_t alt, uint8_t page, uint16_t count,
+			  const uint8_t *expected)
+{
+	struct dfu_sector_job *j = &dev->sectors;
+
+	j->status = DFUMGR_DIGEST_BUSY;
+	j->alt = alt;
+	j->page = page;
+	j->first = (uint16_t)(page * DFUMGR_SECTORS_PER_PAGE);
+	j->count = count;
+	j->done = 0;
+	j->compare = expected != NULL;
+	memset(j->match, 0, sizeof(j->match));
+	if (expected)
+		memcpy(j->digest, expected, (size_t)count * 32);
+}
+
+/*
+ * Hashes sectors of the page, READ BACK FROM FLASH, up to budget bytes. With the host's digests,
+ * each sector that matches counts for COMMIT as written in this session (the board verified it
+ * holds what the host would have sent); one that does not stops counting.
+ */
+static void sectors_step(struct dfu_dev *dev, uint32_t budget)
+{
+	struct dfu_sector_job *j = &dev->sectors;
+	enum dfu_area area = dfu_area_secondary(j->alt);
+	uint32_t unit = sector_size(dev, j->alt);
+	uint8_t buf[512], got[32];
+
+	while (j->status == DFUMGR_DIGEST_BUSY && budget) {
+		uint32_t k = (uint32_t)j->first + j->done;
+
+		dev->ops->sha256_start(dev->user, 0);
+		for (uint32_t done = 0; done < unit; done += sizeof(buf)) {
+			uint32_t n = unit - done < sizeof(buf) ? unit - done : (uint32_t)sizeof(buf);
+
+			if (dev->ops->read(dev->user, area, k * unit + done, buf, n) != 0) {
+				j->status = DFUMGR_DIGEST_ERROR;
+				dev->ops->sha256_finish(dev->user, 0, got);
+				return;
+			}
+			dev->ops->sha256_update(dev->user, 0, buf, n);
+		}
+		dev->ops->sha256_finish(dev->user, 0, got);
+		if (j->compare) {
+			bool ok = digest_equal(got, j->digest[j->done]);
+
+			set_verified(dev, j->alt, k, ok);
+			if (ok)
+				j->match[j->done / 8] |= (uint8_t)(1u << (j->done % 8));
+		}
+		memcpy(j->digest[j->done], got, 32);
+		j->done++;
+		budget = budget > unit ? budget - unit : 0;
+		if (j->done == j->count)
+			j->status = DFUMGR_DIGEST_READY;
+	}
+}
+
+/* Hashing of any kind in progress (they share SHA-256 context 0). */
+static bool hashing(const struct dfu_dev *dev)
+{
+	return dev->digest.status == DFUMGR_DIGEST_BUSY ||
+	       dev->sectors.status == DFUMGR_DIGEST_BUSY ||
+	       dev->commit_state == DFUMGR_COMMIT_CHECKING;
 }
 
 /* Programs the MCUboot trailer of image's secondary slot: swap_info, image_ok, magic. */
@@ -939,6 +1404,7 @@ static uint8_t commit_begin(struct dfu_dev *dev, const uint8_t *data)
 	dev->commit_image = 0;
 	dev->commit_state = DFUMGR_COMMIT_CHECKING;
 	dev->digest.status = DFUMGR_DIGEST_NONE;
+	dev->sectors.status = DFUMGR_DIGEST_NONE;
 	return DFUMGR_DEV_OK;
 }
 
@@ -994,7 +1460,7 @@ int dfu_dev_confirm(struct dfu_dev *dev)
 
 static int get_info(struct dfu_dev *dev, uint8_t *data, uint16_t wLength)
 {
-	uint16_t caps = DFUMGR_CAP_UPLOAD | DFUMGR_CAP_VERSION_BUILD;
+	uint16_t caps = DFUMGR_CAP_UPLOAD | DFUMGR_CAP_VERSION_BUILD | DFUMGR_CAP_SECTOR_DIGESTS;
 
 	if (wLength < DFUMGR_INFO_LEN)
 		return DFU_DEV_STALL;
@@ -1044,6 +1510,8 @@ static int get_info(struct dfu_dev *dev, uint8_t *data, uint16_t wLength)
 		put32(p + DFUMGR_INFO_IMG_MAX_IMAGE, dfu_dev_image_max(dev, i));
 		if (read_image(dev, sec, &img) == MCUBOOT_IMAGE_OK)
 			put32(p + DFUMGR_INFO_IMG_SEC_EXTENT, img.extent);
+		put16(p + DFUMGR_INFO_IMG_VERIFIED, dev->n_verified[i]);
+		put32(p + DFUMGR_INFO_IMG_FLASH_ERROR, dev->flash_error[i]);
 	}
 	return DFUMGR_INFO_LEN;
 }
@@ -1057,6 +1525,77 @@ static int reject(struct dfu_dev *dev, uint8_t err)
 static bool transfer_idle(const struct dfu_dev *dev)
 {
 	return dev->state == DFU_STATE_IDLE;
+}
+
+/*
+ * SECTOR_DIGESTS (wire.h). OUT: the host's digests of a page; the board hashes its sectors and
+ * marks those that match as written in this session. IN: the page as hashed, or busy; an IN for
+ * a page no OUT asked about starts a read-only listing of it.
+ */
+static int sector_digests(struct dfu_dev *dev, const struct dfu_setup *s, uint8_t *data)
+{
+	struct dfu_sector_job *j = &dev->sectors;
+	uint8_t alt = (uint8_t)s->wValue, page = (uint8_t)(s->wValue >> 8);
+	uint32_t first = (uint32_t)page * DFUMGR_SECTORS_PER_PAGE, n;
+	bool in = s->bmRequestType == REQ_TYPE_VENDOR_IN;
+
+	if (alt >= DFUMGR_N_IMAGES)
+		return reject(dev, DFUMGR_DEV_BAD_ALT);
+	if (first >= digest_sectors(dev, alt))
+		return reject(dev, DFUMGR_DEV_BAD_LENGTH);
+	n = digest_sectors(dev, alt) - first;
+	if (n > DFUMGR_SECTORS_PER_PAGE)
+		n = DFUMGR_SECTORS_PER_PAGE;
+	if (!in) {
+		uint16_t count;
+
+		/* counting as written is a matter of this DFU session: DFU mode only */
+		if (!dev->dfu_mode)
+			return reject(dev, DFUMGR_DEV_STATE);
+		if (!transfer_idle(dev) || hashing(dev))
+			return reject(dev, DFUMGR_DEV_BUSY);
+		if (s->wLength < DFUMGR_SECTORS_OUT_HEAD_LEN)
+			return reject(dev, DFUMGR_DEV_BAD_LENGTH);
+		if (data[DFUMGR_SECTORS_OUT_PROTO] != DFUMGR_PROTO_VERSION)
+			return reject(dev, DFUMGR_DEV_BAD_VERSION);
+		count = (uint16_t)(data[DFUMGR_SECTORS_OUT_COUNT] |
+				   data[DFUMGR_SECTORS_OUT_COUNT + 1] << 8);
+		if (count == 0 || count > n ||
+		    s->wLength != DFUMGR_SECTORS_OUT_HEAD_LEN + (uint32_t)count * 32)
+			return reject(dev, DFUMGR_DEV_BAD_LENGTH);
+		if (flash_busy(dev))
+			return DFU_DEV_WAIT;
+		sectors_begin(dev, alt, page, count, data + DFUMGR_SECTORS_OUT_DIGESTS);
+		/* the next download of this alt may skip the sectors that match */
+		dev->sparse[alt] = true;
+		dev->last_error = DFUMGR_DEV_OK;
+		return 0;
+	}
+	if (s->wLength < DFUMGR_SECTORS_HEAD_LEN + n * 32)
+		return reject(dev, DFUMGR_DEV_BAD_LENGTH);
+	if (j->status == DFUMGR_DIGEST_NONE || j->alt != alt || j->page != page) {
+		/* read-only, so runtime mode may list them too */
+		if ((dev->dfu_mode && !transfer_idle(dev)) || hashing(dev))
+			return reject(dev, DFUMGR_DEV_BUSY);
+		if (flash_busy(dev))
+			return DFU_DEV_WAIT;
+		sectors_begin(dev, alt, page, (uint16_t)n, NULL);
+	}
+	/* a host polling for the page drives the hashing */
+	sectors_step(dev, 16 * DFU_DIGEST_STEP);
+	memset(data, 0, DFUMGR_SECTORS_HEAD_LEN);
+	data[DFUMGR_SECTORS_PROTO] = DFUMGR_PROTO_VERSION;
+	data[DFUMGR_SECTORS_STATUS] = j->status;
+	data[DFUMGR_SECTORS_ALT] = alt;
+	data[DFUMGR_SECTORS_PAGE] = page;
+	put16(data + DFUMGR_SECTORS_FIRST, j->first);
+	put16(data + DFUMGR_SECTORS_COUNT, j->count);
+	if (j->status != DFUMGR_DIGEST_READY)
+		return DFUMGR_SECTORS_HEAD_LEN;
+	memcpy(data + DFUMGR_SECTORS_MATCH, j->match, sizeof(j->match));
+	memcpy(data + DFUMGR_SECTORS_DIGESTS, j->digest, (size_t)j->count * 32);
+	dev->last_error = DFUMGR_DEV_OK;
+	return DFUMGR_SECTORS_HEAD_LEN + j->count * 32;
 }
 
 static int vendor_request(struct dfu_dev *dev, const struct dfu_setup *s, uint8_t *data)
@@ -1083,7 +1622,8 @@ static int vendor_request(struct dfu_dev *dev, const struct dfu_setup *s, uint8_
 			return reject(dev, DFUMGR_DEV_BAD_REQUEST);
 		/* read-only, so runtime mode may hash its slots too (dfu-mgr verify) */
 		if ((dev->dfu_mode && !transfer_idle(dev)) ||
-		    dev->commit_state == DFUMGR_COMMIT_CHECKING)
+		    dev->commit_state == DFUMGR_COMMIT_CHECKING ||
+		    dev->sectors.status == DFUMGR_DIGEST_BUSY)
 			return reject(dev, DFUMGR_DEV_BUSY);
 		if (alt >= DFUMGR_N_IMAGES || (s->wValue & ~(0xffu | DFUMGR_DIGEST_PRIMARY)))
 			return reject(dev, DFUMGR_DEV_BAD_ALT);
@@ -1094,6 +1634,8 @@ static int vendor_request(struct dfu_dev *dev, const struct dfu_setup *s, uint8_
 			len = primary ? dev->area[area].size : uploadable(dev, alt);
 		if (len > dev->area[area].size)
 			return reject(dev, DFUMGR_DEV_BAD_LENGTH);
+		if (flash_busy(dev))
+			return DFU_DEV_WAIT;
 		digest_begin(dev, alt, primary, len, 0);
 		dev->last_error = DFUMGR_DEV_OK;
 		return 0;
@@ -1129,9 +1671,10 @@ static int vendor_request(struct dfu_dev *dev, const struct dfu_setup *s, uint8_
 
 		if (in)
 			return reject(dev, DFUMGR_DEV_BAD_REQUEST);
-		if (!dev->dfu_mode || !transfer_idle(dev) ||
-		    dev->commit_state == DFUMGR_COMMIT_CHECKING)
+		if (!dev->dfu_mode || !transfer_idle(dev) || hashing(dev))
 			return reject(dev, DFUMGR_DEV_BUSY);
+		if (flash_busy(dev))
+			return DFU_DEV_WAIT;
 		if (s->wLength != DFUMGR_COMMIT_LEN)
 			return reject(dev, DFUMGR_DEV_BAD_LENGTH);
 		if (data[DFUMGR_COMMIT_PROTO] != DFUMGR_PROTO_VERSION)
@@ -1147,6 +1690,8 @@ static int vendor_request(struct dfu_dev *dev, const struct dfu_setup *s, uint8_
 		dev->last_error = DFUMGR_DEV_OK;
 		return 0;
 	}
+	case DFUMGR_REQ_SECTOR_DIGESTS:
+		return sector_digests(dev, s, data);
 	default:
 		return reject(dev, DFUMGR_DEV_BAD_REQUEST);
 	}
@@ -1171,7 +1716,8 @@ void dfu_dev_bus_reset(struct dfu_dev *dev)
 {
 	if (!dev->dfu_mode)
 		return;
-	dev->pending_len = 0;
+	if (downloading(dev))
+		end_download(dev);
 	switch (dev->state) {
 	case DFU_STATE_DNLOAD_SYNC:
 	case DFU_STATE_DNBUSY:
@@ -1202,6 +1748,7 @@ int dfu_dev_set_alt(struct dfu_dev *dev, uint8_t alt)
 
 void dfu_dev_poll(struct dfu_dev *dev, uint64_t now_us, uint32_t budget)
 {
+	retire_jobs(dev, now_us);
 	/* §5.1: no reset before wDetachTimeOut: back to appIDLE */
 	if (dev->state == DFU_STATE_APP_DETACH && now_us >= dev->detach_deadline_us)
 		dev->state = DFU_STATE_APP_IDLE;
@@ -1209,6 +1756,8 @@ void dfu_dev_poll(struct dfu_dev *dev, uint64_t now_us, uint32_t budget)
 		return;
 	if (dev->commit_state == DFUMGR_COMMIT_CHECKING)
 		commit_step(dev, budget);
+	else if (dev->sectors.status == DFUMGR_DIGEST_BUSY)
+		sectors_step(dev, budget);
 	else
 		digest_step(dev, budget);
 }

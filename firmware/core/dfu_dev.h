@@ -76,11 +76,26 @@ struct dfu_dev_ops {
 	void (*detach)(void *user);
 	/* REBOOT accepted: reset after the request has been answered (MCUboot then runs). */
 	void (*reboot)(void *user);
+	/*
+	 * Optional: where erase and program block for the flash's real time (the nRF5340), a
+	 * download block was queued: run dfu_dev_work() on the platform's flash thread, so that
+	 * USB takes the next block meanwhile. NULL: the core does the flash work itself at once
+	 * and keeps the time it takes from the ops' cost_us (dfu-mgr-emu, tests).
+	 */
+	void (*work)(void *user);
 };
 
 #define DFU_SHA_CONTEXTS 2
 
 #define DFU_DEV_STALL (-1)
+/*
+ * dfu_dev_control() with an async flash (ops->work set): the request can only be answered once
+ * the flash work in progress is done (a GETSTATUS while both block buffers are full, the end of
+ * a download, a request that reads the slots). Nothing was changed: call again, with the same
+ * setup and data, after dfu_dev_work() has finished a block. The USB stack NAKs meanwhile: flow
+ * control by the data stage.
+ */
+#define DFU_DEV_WAIT (-2)
 
 /* What the platform tells the core about the board and its firmware build. */
 struct dfu_dev_config {
@@ -110,6 +125,42 @@ struct dfu_setup {
 #define DFU_DIGEST_STEP 4096u
 /* Sectors tracked per slot for "erased in this session" (0x370000 / 4 KiB = 880). */
 #define DFU_MAX_SECTORS 1024u
+/* Download blocks held at once: one being programmed, one received meanwhile. */
+#define DFU_BLOCKS 2
+
+/*
+ * One download block and its flash work: erase what it needs (blank sectors are not erased),
+ * program, read back. A block is taken while the one before it is still being programmed; its
+ * result is reported at the first GETSTATUS after its work began.
+ */
+struct dfu_job {
+	bool active;      /* holds a block, until retired */
+	bool done;        /* its flash work is over; status says how it went */
+	bool running;     /* async: the flash thread is working on it */
+	bool first;       /* the download's first block: the session's reset, clear_marks() */
+	bool sparse;      /* a sparse download: what was verified in this session stays */
+	uint8_t image;    /* the alt it was sent to */
+	uint8_t status;   /* enum dfu_status of its flash work */
+	uint16_t len;     /* bytes received */
+	uint16_t program; /* bytes to program (the rest is erased-value padding) */
+	uint32_t off;     /* slot offset */
+	uint32_t seq;     /* order of arrival */
+	uint32_t gen;     /* the download it belongs to */
+	uint64_t start_us, end_us; /* its flash work (modelled from cost_us without ops->work) */
+	uint8_t data[DFUMGR_TRANSFER_SIZE];
+};
+
+/* SECTOR_DIGESTS: one page of per-sector digests being hashed (and compared). */
+struct dfu_sector_job {
+	uint8_t status; /* enum dfumgr_digest_status */
+	uint8_t alt;
+	uint8_t page;
+	bool compare; /* the host gave the digests the sectors should have */
+	uint16_t first, count, done;
+	uint8_t match[16];
+	/* the host's digests, each replaced by the flash's once its sector is hashed */
+	uint8_t digest[DFUMGR_SECTORS_PER_PAGE][32];
+};
 
 struct dfu_digest_job {
 	uint8_t status; /* enum dfumgr_digest_status */
@@ -140,26 +191,46 @@ struct dfu_dev {
 	uint32_t poll_ms; /* bwPollTimeout of the last GETSTATUS */
 
 	/* download / upload session on the current alt */
-	uint32_t offset;
+	uint32_t offset; /* where the next block goes (download) or comes from (upload) */
 	uint16_t next_block;
-	uint16_t pending_len;
-	uint64_t busy_until_us;
-	uint8_t block[DFUMGR_TRANSFER_SIZE];
+	uint16_t last_len;   /* the previous block's length: a shorter one is the last */
+	uint8_t block_error; /* a block refused before any flash work: reported at GETSTATUS */
+	bool drain;          /* this block ends the image: busy until all of it is in flash */
+	bool manifested;     /* the manifestation check of this download ran */
+	uint32_t dl_gen;     /* downloads begun: a block of an ended one is no error of this one */
+	uint8_t dl_error;    /* the first flash failure of this download's blocks, or 0 */
+	uint64_t dl_error_us; /* when that block's flash work began: reported from then on */
+	uint32_t job_seq;
+	uint64_t flash_free_us; /* without ops->work: when the modelled flash is idle again */
+	struct dfu_job job[DFU_BLOCKS];
 	uint8_t erased[DFUMGR_N_IMAGES][DFU_MAX_SECTORS / 8];
+	/* what the download knows of the image it carries, from its blocks (or, for sectors a
+	 * sparse download skips, from flash): the header, then the unprotected TLV info */
+	uint8_t hdr[32];
+	uint8_t hdr_len;     /* bytes of hdr known, from offset 0 */
+	uint8_t tlv_info[4]; /* at data_end */
+	uint8_t tlv_mask;    /* which of its bytes are known */
+	uint32_t data_end;   /* the image's hashed part (header + payload + protected TLVs) */
 
 	/*
-	 * What this DFU-mode session wrote: bytes from the slot's start, contiguous (a download
-	 * always starts at block 0). Zero after init: a slot written before a reset never
-	 * counts for COMMIT. whole: the download reached manifestation and the image's own
+	 * What this DFU-mode session wrote or verified: bytes from the slot's start, contiguous,
+	 * each in a sector a download of this session programmed or that the board verified
+	 * against the host's digest (SECTOR_DIGESTS). Zero after init: a slot written before a
+	 * reset never counts for COMMIT. A plain download (from block 0, nothing verified before
+	 * it) starts it over at 0. whole: the download reached manifestation and the image's own
 	 * SHA256 TLV matched flash.
 	 */
 	uint32_t written[DFUMGR_N_IMAGES];
+	uint8_t verified[DFUMGR_N_IMAGES][DFU_MAX_SECTORS / 8];
+	uint16_t n_verified[DFUMGR_N_IMAGES];
+	bool sparse[DFUMGR_N_IMAGES];   /* SECTOR_DIGESTS OUT since the alt's last download */
+	uint32_t dl_end[DFUMGR_N_IMAGES]; /* end of the last block a download wrote */
+	uint32_t flash_error[DFUMGR_N_IMAGES]; /* DFUMGR_NO_FLASH_ERROR or a block's offset */
 	bool whole[DFUMGR_N_IMAGES];
-	/* the download's limit: data past it must be erased-value padding (0xff) */
-	uint32_t data_end;
 	uint8_t slot_state[DFUMGR_N_IMAGES];
 
 	struct dfu_digest_job digest;
+	struct dfu_sector_job sectors;
 
 	/* commit: re-hash both slots from flash, then mark both or neither */
 	uint8_t commit_state; /* enum dfumgr_commit_state */
@@ -220,8 +291,29 @@ void dfu_dev_bus_reset(struct dfu_dev *dev);
 /* SET_INTERFACE in DFU mode: 0 or DFU_DEV_STALL (bad alt, or a transfer is in progress). */
 int dfu_dev_set_alt(struct dfu_dev *dev, uint8_t alt);
 
-/* Background work: the digest/commit engine (at most budget bytes hashed), detach timeout. */
+/*
+ * Background work: the digest/commit/sector-digest engine (at most budget bytes hashed), the
+ * end of modelled flash work, detach timeout.
+ */
 void dfu_dev_poll(struct dfu_dev *dev, uint64_t now_us, uint32_t budget);
+
+/*
+ * With ops->work: the platform's flash thread runs the oldest queued download block's flash
+ * work. Called with the platform's lock held, like every other function here; erase and
+ * program may drop that lock while they wait for the flash (the core touches nothing of the
+ * block meanwhile, and requests that need the flash idle get DFU_DEV_WAIT). Returns true when
+ * it ran a block (call again), false when none is queued.
+ */
+bool dfu_dev_work(struct dfu_dev *dev, uint64_t now_us);
+
+/* Download blocks not yet retired (in flash or still being programmed). */
+unsigned dfu_dev_blocks_pending(const struct dfu_dev *dev);
+
+/*
+ * The slot offset a DNLOAD with this setup would write (a sparse download numbers its blocks
+ * by sector), or -1 when the core would refuse it. For fault injection at a byte offset.
+ */
+int64_t dfu_dev_dnload_offset(const struct dfu_dev *dev, const struct dfu_setup *setup);
 
 /* Names for logs. */
 const char *dfu_state_name(uint8_t state);

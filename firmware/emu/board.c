@@ -396,12 +396,17 @@ static int standard_request(struct emu_board *b, const struct dfu_setup *s, uint
 static bool download_fault(struct emu_board *b, const struct dfu_setup *s, const uint8_t *data)
 {
 	unsigned alt = b->dev.alt;
+	int64_t at;
 	uint64_t start, end;
 
 	if (b->mode != EMU_MODE_DFU || s->bmRequestType != 0x21 || s->bRequest != DFU_DNLOAD ||
 	    !s->wLength || alt >= DFUMGR_N_IMAGES)
 		return false;
-	start = b->dev.state == DFU_STATE_IDLE ? 0 : b->dev.offset;
+	/* where the block goes (a sparse download numbers its blocks by sector) */
+	at = dfu_dev_dnload_offset(&b->dev, s);
+	if (at < 0)
+		return false; /* the core refuses it */
+	start = (uint64_t)at;
 	end = start + s->wLength;
 	if (b->fault.power_cut_at[alt] < end) {
 		/* the cut lands in the middle of this block: what was programmed stays */

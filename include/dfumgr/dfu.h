@@ -47,6 +47,14 @@ struct dfumgr_transfer_opts {
 	uint16_t transfer_size;  /* 0: the functional descriptor's wTransferSize */
 	enum dfumgr_phase phase; /* reported in progress events (DOWNLOAD/UPLOAD by default) */
 	int image;               /* reported in progress events; -1: the alt number */
+	/*
+	 * Download only: bit b set means block b (bytes b * transfer_size on) is not sent: the
+	 * device already holds it and said so (dfumgr_shim_sectors_verify(), with transfer_size
+	 * equal to its sector size). Blocks keep their numbers (wValue), so the device knows where
+	 * each goes. NULL: every block is sent. When every block is skipped nothing is sent at all.
+	 */
+	const uint8_t *skip;
+	size_t skip_blocks; /* bits in skip; blocks past them are sent */
 };
 #define DFUMGR_TRANSFER_OPTS_INIT                                                                  \
 	{                                                                                          \

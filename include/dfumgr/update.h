@@ -46,6 +46,12 @@ struct dfumgr_update_opts {
 	dfumgr_progress_fn progress;     /* events {phase, image, done, total}; may be NULL */
 	void *user;
 	const struct dfumgr_cancel *cancel; /* may be NULL; see dfumgr/cancel.h */
+	/*
+	 * Send every sector. By default a board that can say what its slots hold
+	 * (DFUMGR_CAP_SECTOR_DIGESTS) is sent only the sectors whose content differs from the new
+	 * image: a re-run after a cut resumes, and an image that changed little costs little.
+	 */
+	bool no_skip;
 };
 #define DFUMGR_UPDATE_OPTS_INIT                                                                    \
 	{                                                                                          \
@@ -97,6 +103,14 @@ struct dfumgr_update_report {
 	bool digest_valid[2];
 	bool digest_running; /* the digests are of the running slots */
 	uint8_t digest[2][DFUMGR_SHA256_SIZE];
+	/* added with sector skipping (a caller built before gets the report up to digest) */
+	uint64_t bytes_skipped;      /* not sent: the board's slots held them already */
+	unsigned sectors_skipped[2]; /* of each image, in the first download attempt */
+	/*
+	 * From the start until the board was back running the new pair (and said so): detach,
+	 * downloads, commit, and the reboot with MCUboot's swap. 0 when it was not seen running it.
+	 */
+	uint64_t new_pair_us;
 };
 #define DFUMGR_UPDATE_REPORT_INIT                                                                  \
 	{                                                                                          \

@@ -182,7 +182,15 @@ enum dfumgr_vendor_request {
 	DFUMGR_REQ_DIGEST_GET = 0x42,   /* IN, wValue as DIGEST_START: DFUMGR_DIGEST_* below */
 	DFUMGR_REQ_COMMIT = 0x43,       /* OUT, data: DFUMGR_COMMIT_* below */
 	DFUMGR_REQ_REBOOT = 0x44,       /* OUT, no data */
-	/* reserved for per-sector digests of a slot, paged (capability DFUMGR_CAP_SECTOR_DIGESTS)
+	/*
+	 * Per-sector SHA-256 of a secondary slot, a page of DFUMGR_SECTORS_PER_PAGE sectors at a
+	 * time (capability DFUMGR_CAP_SECTOR_DIGESTS), wValue = alt | page << 8:
+	 * OUT (data: DFUMGR_SECTORS_OUT_* below): the digests the new image's sectors have; the
+	 * board hashes its own sectors of that page from flash and compares, and each sector that
+	 * matches counts for COMMIT as written in this session (docs/pair-rule.md, rule 3).
+	 * IN (DFUMGR_SECTORS_* below): the page's digests as read from flash and which sectors
+	 * matched; busy while the board hashes (polling drives it). An IN without an OUT before it
+	 * only lists the digests (read-only, nothing counts as written).
 	 */
 	DFUMGR_REQ_SECTOR_DIGESTS = 0x45,
 };
@@ -254,14 +262,21 @@ enum dfumgr_dev_error {
 #define DFUMGR_INFO_IMG_VERSION    4  /* running version: u8 major, u8 minor, u16 rev, u32 build */
 #define DFUMGR_INFO_IMG_SLOT_SIZE  12 /* u32 */
 #define DFUMGR_INFO_IMG_ERASE_UNIT 16 /* u32 */
-#define DFUMGR_INFO_IMG_WRITTEN    20 /* u32 bytes written by the current download session */
+#define DFUMGR_INFO_IMG_WRITTEN                                                                    \
+	20 /* u32 bytes from the slot's start written, or verified by SECTOR_DIGESTS, in this     \
+	      DFU session: what COMMIT may count */
 #define DFUMGR_INFO_IMG_UPLOADABLE 24 /* u32 bytes an UPLOAD returns (0: uploads disabled) */
 #define DFUMGR_INFO_IMG_MAX_IMAGE                                                                  \
 	28                            /* u32 largest image the slot takes (dfumgr_wire_image_max)  \
 				       */
 #define DFUMGR_INFO_IMG_SEC_CNT    32 /* u32 the running image's security counter (TLV 0x50), 0 */
 #define DFUMGR_INFO_IMG_SEC_EXTENT 36 /* u32 extent of the image in the secondary slot, 0 none */
-#define DFUMGR_INFO_IMG_RESERVED2  40 /* u8[8] 0 (room for per-sector digest paging) */
+#define DFUMGR_INFO_IMG_VERIFIED   40 /* u16 sectors verified unchanged by digest this session */
+#define DFUMGR_INFO_IMG_RESERVED2  42 /* u16 0 */
+#define DFUMGR_INFO_IMG_FLASH_ERROR                                                                \
+	44 /* u32 slot offset of the last block whose erase or program failed (0xffffffff: none);   \
+	      a pipelined board reports it one status late, so the host names the right block */
+#define DFUMGR_NO_FLASH_ERROR 0xffffffffu
 
 #define DFUMGR_INFO_F_PRIMARY_VALID     0x01 /* the primary holds an image: version valid */
 #define DFUMGR_INFO_F_PRIMARY_CONFIRMED 0x02 /* the running image is confirmed (image_ok) */
@@ -270,7 +285,7 @@ enum dfumgr_dev_error {
 
 #define DFUMGR_CAP_UPLOAD         0x0001 /* UPLOAD reads the slots back */
 #define DFUMGR_CAP_VERSION_BUILD  0x0002 /* versions compare with their build numbers */
-#define DFUMGR_CAP_SECTOR_DIGESTS 0x0004 /* reserved: DFUMGR_REQ_SECTOR_DIGESTS */
+#define DFUMGR_CAP_SECTOR_DIGESTS 0x0004 /* DFUMGR_REQ_SECTOR_DIGESTS, sparse downloads */
 
 /* wValue flag of DIGEST_START/GET: hash image ALT's primary (running) slot, not the secondary */
 #define DFUMGR_DIGEST_PRIMARY 0x0100
@@ -289,6 +304,39 @@ enum dfumgr_digest_status {
 	DFUMGR_DIGEST_NONE = 2,
 	DFUMGR_DIGEST_ERROR = 3,
 };
+
+/*
+ * SECTOR_DIGESTS. A sector is one erase unit of the slot (GET_INFO's erase unit: 4 KiB); its
+ * digest is the SHA-256 of all of its bytes as read from flash (the host pads an image's last
+ * sector with 0xff, what a download leaves there). Page p covers sectors
+ * p * DFUMGR_SECTORS_PER_PAGE on, up to the slot's image limit (dfumgr_wire_image_max()).
+ * IN reply: a 24-byte head, then COUNT digests: at most 24 + 127 * 32 = 4088 bytes.
+ */
+#define DFUMGR_SECTORS_PER_PAGE 127
+#define DFUMGR_SECTORS_PROTO    0  /* u8 */
+#define DFUMGR_SECTORS_STATUS   1  /* u8 enum dfumgr_digest_status */
+#define DFUMGR_SECTORS_ALT      2  /* u8 */
+#define DFUMGR_SECTORS_PAGE     3  /* u8 */
+#define DFUMGR_SECTORS_FIRST    4  /* u16 first sector of the page */
+#define DFUMGR_SECTORS_COUNT    6  /* u16 sectors in the page */
+#define DFUMGR_SECTORS_MATCH    8  /* u8[16] bit k: sector FIRST + k matched the host's digest */
+#define DFUMGR_SECTORS_DIGESTS  24 /* u8[COUNT][32] */
+#define DFUMGR_SECTORS_HEAD_LEN 24
+#define DFUMGR_SECTORS_LEN      (DFUMGR_SECTORS_HEAD_LEN + DFUMGR_SECTORS_PER_PAGE * 32)
+/* OUT data: an 8-byte head, then COUNT expected digests (at most 8 + 127 * 32 = 4072 bytes) */
+#define DFUMGR_SECTORS_OUT_PROTO    0 /* u8 protocol version */
+#define DFUMGR_SECTORS_OUT_RESERVED 1 /* u8 0 */
+#define DFUMGR_SECTORS_OUT_COUNT    2 /* u16 sectors, 1..DFUMGR_SECTORS_PER_PAGE */
+#define DFUMGR_SECTORS_OUT_RESERVED2 4 /* u32 0 */
+#define DFUMGR_SECTORS_OUT_DIGESTS  8
+#define DFUMGR_SECTORS_OUT_HEAD_LEN 8
+
+/*
+ * A sparse download (after SECTOR_DIGESTS OUT on the alt, until the download ends): blocks are
+ * whole sectors (the last may be short) and a DNLOAD's wValue is its sector number; the host
+ * skips sectors the board verified, and the board accepts a block only where everything before
+ * it is written or verified in this session. Plain hosts number blocks 0, 1, 2, ... as ever.
+ */
 
 /* COMMIT request data: 4 + 2 * 36 = 76 bytes */
 #define DFUMGR_COMMIT_LEN         76

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* The shim's digest, commit and reboot vendor requests (layouts in dfumgr/wire.h). */
+#include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
 #include "dev_internal.h"
@@ -110,6 +113,140 @@ DFUMGR_EXPORT int dfumgr_shim_digest_slot(struct dfumgr_dev *dev, uint8_t alt, b
 		if (rc < 0)
 			return rc;
 	}
+}
+
+/*
+ * One page of SECTOR_DIGESTS: OUT with the expected digests (when given), then IN until the
+ * board has hashed it.
+ */
+static int sectors_page(struct dfumgr_dev *dev, uint8_t alt, unsigned page, uint32_t count,
+			const uint8_t (*expected)[DFUMGR_SHA256_SIZE], uint8_t *ret_match,
+			uint8_t (*ret_digests)[DFUMGR_SHA256_SIZE])
+{
+	uint16_t which = (uint16_t)(alt | page << 8);
+	uint32_t first = page * DFUMGR_SECTORS_PER_PAGE;
+	uint8_t *b = malloc(DFUMGR_SECTORS_LEN);
+	uint64_t start;
+	int rc;
+
+	if (!b)
+		return dfumgr_fail(dev->ctx, DFUMGR_E_NOMEM, "out of memory");
+	if (expected) {
+		memset(b, 0, DFUMGR_SECTORS_OUT_HEAD_LEN);
+		b[DFUMGR_SECTORS_OUT_PROTO] = DFUMGR_PROTO_VERSION;
+		put_le16(b + DFUMGR_SECTORS_OUT_COUNT, (uint16_t)count);
+		memcpy(b + DFUMGR_SECTORS_OUT_DIGESTS, expected + first,
+		       (size_t)count * DFUMGR_SHA256_SIZE);
+		rc = dfumgr_dev_control(dev, VENDOR_OUT, DFUMGR_REQ_SECTOR_DIGESTS, which, b,
+					(uint16_t)(DFUMGR_SECTORS_OUT_HEAD_LEN +
+						   count * DFUMGR_SHA256_SIZE));
+		if (rc < 0) {
+			rc = refused(dev, rc, "SECTOR_DIGESTS");
+			goto out;
+		}
+	}
+	start = dfumgr_dev_now(dev);
+	for (;;) {
+		rc = dfumgr_dev_control(dev, VENDOR_IN, DFUMGR_REQ_SECTOR_DIGESTS, which, b,
+					DFUMGR_SECTORS_LEN);
+		if (rc < 0) {
+			rc = refused(dev, rc, "SECTOR_DIGESTS");
+			goto out;
+		}
+		if (rc < DFUMGR_SECTORS_HEAD_LEN || b[DFUMGR_SECTORS_ALT] != alt ||
+		    b[DFUMGR_SECTORS_PAGE] != (uint8_t)page ||
+		    get_le16(b + DFUMGR_SECTORS_FIRST) != first) {
+			rc = dfumgr_fail(dev->ctx, DFUMGR_E_PROTOCOL,
+					 "SECTOR_DIGESTS: a %d-byte reply that is not page %u of alt "
+					 "%u",
+					 rc, page, alt);
+			goto out;
+		}
+		if (b[DFUMGR_SECTORS_STATUS] == DFUMGR_DIGEST_READY)
+			break;
+		if (b[DFUMGR_SECTORS_STATUS] == DFUMGR_DIGEST_ERROR) {
+			rc = dfumgr_fail(dev->ctx, DFUMGR_E_IO,
+					 "the device could not read back sectors of alt %u from its "
+					 "flash",
+					 alt);
+			goto out;
+		}
+		if (b[DFUMGR_SECTORS_STATUS] != DFUMGR_DIGEST_BUSY) {
+			rc = dfumgr_fail(dev->ctx, DFUMGR_E_PROTOCOL,
+					 "SECTOR_DIGESTS: no digests of page %u of alt %u in progress",
+					 page, alt);
+			goto out;
+		}
+		if (dfumgr_dev_now(dev) - start > DIGEST_TIMEOUT_US) {
+			rc = dfumgr_fail(dev->ctx, DFUMGR_E_TIMEOUT,
+					 "sector digests of alt %u timed out", alt);
+			goto out;
+		}
+		rc = wait_a_little(dev, "waiting for the device's sector digests");
+		if (rc < 0)
+			goto out;
+	}
+	/* a page of another length than asked for is another question's answer */
+	if (get_le16(b + DFUMGR_SECTORS_COUNT) != count ||
+	    (uint32_t)rc != DFUMGR_SECTORS_HEAD_LEN + count * DFUMGR_SHA256_SIZE) {
+		rc = dfumgr_fail(dev->ctx, DFUMGR_E_PROTOCOL,
+				 "SECTOR_DIGESTS: page %u of alt %u has %u sectors in %d bytes, "
+				 "expected %" PRIu32,
+				 page, alt, get_le16(b + DFUMGR_SECTORS_COUNT), rc, count);
+		goto out;
+	}
+	for (uint32_t k = 0; ret_match && k < count; k++)
+		if (b[DFUMGR_SECTORS_MATCH + k / 8] & (1u << (k % 8)))
+			ret_match[(first + k) / 8] |= (uint8_t)(1u << ((first + k) % 8));
+	if (ret_digests)
+		memcpy(ret_digests + first, b + DFUMGR_SECTORS_DIGESTS,
+		       (size_t)count * DFUMGR_SHA256_SIZE);
+	rc = 0;
+out:
+	free(b);
+	return rc;
+}
+
+static int sectors(struct dfumgr_dev *dev, uint8_t alt, const uint8_t (*expected)[32],
+		   uint32_t n_sectors, uint8_t *ret_match, uint8_t (*ret_digests)[32])
+{
+	int rc;
+
+	if (!dev || !n_sectors || (!expected && !ret_digests) || (expected && !ret_match))
+		return -DFUMGR_E_INVAL;
+	if (n_sectors > 255u * DFUMGR_SECTORS_PER_PAGE)
+		return dfumgr_fail(dev->ctx, DFUMGR_E_INVAL, "%" PRIu32 " sectors: too many",
+				   n_sectors);
+	if (ret_match)
+		memset(ret_match, 0, (n_sectors + 7) / 8);
+	for (unsigned page = 0; page * DFUMGR_SECTORS_PER_PAGE < n_sectors; page++) {
+		uint32_t first = page * DFUMGR_SECTORS_PER_PAGE, count = n_sectors - first;
+
+		if (count > DFUMGR_SECTORS_PER_PAGE)
+			count = DFUMGR_SECTORS_PER_PAGE;
+		rc = sectors_page(dev, alt, page, count, expected, ret_match, ret_digests);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+DFUMGR_EXPORT int dfumgr_shim_sectors_verify(struct dfumgr_dev *dev, uint8_t alt,
+					     const uint8_t (*expected)[DFUMGR_SHA256_SIZE],
+					     uint32_t n_sectors, uint8_t *ret_match)
+{
+	if (!expected)
+		return -DFUMGR_E_INVAL;
+	return sectors(dev, alt, expected, n_sectors, ret_match, NULL);
+}
+
+DFUMGR_EXPORT int dfumgr_shim_sector_digests(struct dfumgr_dev *dev, uint8_t alt,
+					     uint32_t n_sectors,
+					     uint8_t (*ret_digests)[DFUMGR_SHA256_SIZE])
+{
+	if (!ret_digests)
+		return -DFUMGR_E_INVAL;
+	return sectors(dev, alt, NULL, n_sectors, NULL, ret_digests);
 }
 
 DFUMGR_EXPORT int dfumgr_shim_commit(struct dfumgr_dev *dev, const uint32_t length[2],

@@ -61,6 +61,8 @@ struct run {
 	struct dfumgr_dev *dev;
 	struct dfumgr_board_id id; /* the board, followed across re-enumeration */
 	uint64_t phase_start;
+	uint64_t t0;          /* the update's start */
+	uint64_t back_us;     /* when the board came back after the reboot into the new pair */
 	uint64_t deadline_us; /* 0: none */
 	int alt[2];
 	unsigned timeout_ms;
@@ -381,8 +383,110 @@ static int verify_image(struct run *x, int i, bool *ret_ok)
 	return 0;
 }
 
-/* Downloads image i, then checks it, re-downloading up to the retry limit. */
-static int download_verified(struct run *x, int i)
+/*
+ * The sectors of image i the board holds already, by its own digests of its slot read back from
+ * flash (a re-run after a cut, a release that leaves most of an image alone): *ret_skip (n
+ * bits, malloc'ed) says which need not be sent, and the board counts them for COMMIT as written
+ * in this session. Left NULL when the board cannot say, or the transfer size is not its sector
+ * size (blocks of a sparse download are whole sectors).
+ */
+static int sectors_to_skip(struct run *x, int i, uint8_t **ret_skip, size_t *ret_n)
+{
+	const struct dfumgr_image *img = x->img[i];
+	const struct dfumgr_shim_image_info *bi = &x->info.images[i];
+	const struct dfumgr_device_info *di = dfumgr_dev_info(x->dev);
+	uint32_t unit = bi->erase_unit, ts = x->o->transfer_size, n;
+	uint8_t(*want)[DFUMGR_SHA256_SIZE] = NULL;
+	uint8_t *match = NULL, *sector = NULL;
+	int rc = 0;
+
+	*ret_skip = NULL;
+	*ret_n = 0;
+	if (!ts && di->has_func)
+		ts = di->func.transfer_size;
+	if (!x->r->shim || x->o->no_skip || !(x->info.caps & DFUMGR_CAP_SECTOR_DIGESTS) ||
+	    !unit || ts != unit || img->size == 0 || img->size > bi->max_image)
+		return 0;
+	n = (uint32_t)((img->size + unit - 1) / unit);
+	want = malloc((size_t)n * sizeof(*want));
+	match = calloc((n + 7) / 8, 1);
+	sector = malloc(unit);
+	if (!want || !match || !sector) {
+		rc = dfumgr_fail(x->ctx, DFUMGR_E_NOMEM, "out of memory");
+		goto out;
+	}
+	/* what each sector holds after a download: the image's bytes, then erased value */
+	for (uint32_t k = 0; k < n; k++) {
+		size_t at = (size_t)k * unit, len = img->size - at < unit ? img->size - at : unit;
+
+		memset(sector, 0xff, unit);
+		memcpy(sector, img->buf + at, len);
+		dfumgr_sha256(sector, unit, want[k]);
+	}
+	progress(x, DFUMGR_PHASE_DOWNLOAD, i, 0, img->size);
+	rc = dfumgr_shim_sectors_verify(x->dev, (uint8_t)x->alt[i],
+					(const uint8_t(*)[DFUMGR_SHA256_SIZE])want, n, match);
+	if (rc < 0) {
+		rc = dfumgr_fail_prefix(x->ctx, rc, "sector digests of image %d on board %s", i,
+					x->r->serial);
+		goto out;
+	}
+	*ret_skip = match;
+	*ret_n = n;
+	match = NULL;
+out:
+	free(want);
+	free(match);
+	free(sector);
+	return rc;
+}
+
+/* Bytes of image i in the blocks skip leaves out. */
+static uint64_t skipped_bytes(const struct dfumgr_image *img, const uint8_t *skip, size_t n,
+			      uint32_t unit, unsigned *ret_sectors)
+{
+	uint64_t bytes = 0;
+
+	*ret_sectors = 0;
+	for (size_t k = 0; skip && k < n; k++) {
+		if (!(skip[k / 8] & (1u << (k % 8))))
+			continue;
+		(*ret_sectors)++;
+		bytes += img->size - k * unit < unit ? img->size - k * unit : unit;
+	}
+	return bytes;
+}
+
+/* A download the board failed: where its flash failed (it may be the block before the last). */
+static int download_failed(struct run *x, int i, int rc)
+{
+	struct dfumgr_shim_info info;
+	struct dfumgr_ctx *ctx = x->dev->ctx;
+	uint32_t at;
+
+	if (rc == -DFUMGR_E_DFU_STATUS && x->r->shim) {
+		/* GET_INFO must not replace the error being reported */
+		x->dev->ctx = NULL;
+		if (dfumgr_shim_get_info(x->dev, &info) == 0 &&
+		    info.images[i].flash_error != DFUMGR_NO_FLASH_ERROR) {
+			at = info.images[i].flash_error;
+			x->dev->ctx = ctx;
+			return dfumgr_fail_prefix(x->ctx, rc,
+						  "image %d to board %s: its flash failed at bytes "
+						  "%" PRIu32 "..%" PRIu32,
+						  i, x->r->serial, at, at + info.images[i].erase_unit);
+		}
+		x->dev->ctx = ctx;
+	}
+	return dfumgr_fail_prefix(x->ctx, rc, "image %d to board %s", i, x->r->serial);
+}
+
+/*
+ * Downloads image i, then checks it, re-downloading up to the retry limit. The first attempt
+ * sends only the sectors the board does not hold already (unless full); a retry (the board's
+ * digest of the whole image was wrong) sends all of them.
+ */
+static int download_verified(struct run *x, int i, bool full)
 {
 	const struct dfumgr_image *img = x->img[i];
 	unsigned retries = x->o->retries ? x->o->retries : DEFAULT_RETRIES;
@@ -390,6 +494,9 @@ static int download_verified(struct run *x, int i)
 
 	for (unsigned attempt = 0;; attempt++) {
 		struct dfumgr_transfer_opts t = DFUMGR_TRANSFER_OPTS_INIT;
+		uint8_t *skip = NULL;
+		size_t n_skip = 0;
+		uint64_t skipped = 0;
 		bool ok = false;
 
 		t.progress = x->o->progress;
@@ -399,12 +506,31 @@ static int download_verified(struct run *x, int i)
 		t.image = i;
 		enter(x, DFUMGR_PHASE_DOWNLOAD);
 		x->r->downloads[i]++;
-		x->wrote = true;
+		if (attempt == 0 && !full) {
+			unsigned sectors = 0;
+
+			rc = sectors_to_skip(x, i, &skip, &n_skip);
+			if (rc < 0)
+				return rc;
+			skipped = skipped_bytes(img, skip, n_skip, x->info.images[i].erase_unit,
+						&sectors);
+			x->r->sectors_skipped[i] = sectors;
+			x->r->bytes_skipped += skipped;
+			if (skipped)
+				dfumgr_log(x->ctx, DFUMGR_LOG_INFO,
+					   "board %s: image %d: %u of %zu sectors already in its "
+					   "slot, %" PRIu64 " bytes not sent",
+					   x->r->serial, i, sectors, n_skip, skipped);
+		}
+		t.skip = skip;
+		t.skip_blocks = n_skip;
+		if (skipped < img->size)
+			x->wrote = true;
 		rc = dfumgr_dfu_download(x->dev, (uint8_t)x->alt[i], img->buf, img->size, &t);
+		free(skip);
 		if (rc < 0)
-			return dfumgr_fail_prefix(x->ctx, rc, "image %d to board %s", i,
-						  x->r->serial);
-		x->r->bytes += img->size;
+			return download_failed(x, i, rc);
+		x->r->bytes += img->size - skipped;
 		enter(x, DFUMGR_PHASE_VERIFY);
 		rc = verify_image(x, i, &ok);
 		if (rc < 0)
@@ -488,7 +614,8 @@ static int commit(struct run *x)
 		/* the device re-read a slot and found other bytes: write that image again */
 		if (rc != -DFUMGR_E_MISMATCH || bad < 0 || attempt >= retries || x->o->commit_only)
 			return dfumgr_fail_prefix(x->ctx, rc, "commit on board %s", x->r->serial);
-		rc = download_verified(x, bad);
+		/* the board read other bytes than it hashed before: send all of that image */
+		rc = download_verified(x, bad, true);
 		if (rc < 0)
 			return rc;
 	}
@@ -509,6 +636,7 @@ static int plain_restart(struct run *x)
 	x->dev = NULL; /* closed by the call */
 	if (rc < 0)
 		return rc;
+	x->back_us = now(x);
 	snprintf(x->r->path, sizeof(x->r->path), "%s", info.path);
 	if (!info.dfu_mode) {
 		set_state(x, DFUMGR_OUTCOME_NEW_PAIR,
@@ -750,6 +878,7 @@ static int reboot_new_pair(struct run *x)
 			  "the new pair was committed and the board rebooted into it; not yet seen "
 			  "running it (check with dfu-mgr verify)");
 		rc = wait_mode(x, false);
+		x->back_us = now(x);
 	}
 	if (rc == 0)
 		progress(x, DFUMGR_PHASE_REBOOT, -1, 1, 1);
@@ -772,6 +901,7 @@ DFUMGR_EXPORT int dfumgr_update(struct dfumgr_ctx *ctx, struct dfumgr_backend *b
 	if (rc < 0)
 		return rc;
 	t0 = now(&x);
+	x.t0 = t0;
 	rc = preflight(&x, &info);
 	if (rc < 0)
 		goto fail;
@@ -819,9 +949,9 @@ DFUMGR_EXPORT int dfumgr_update(struct dfumgr_ctx *ctx, struct dfumgr_backend *b
 			goto fail;
 	} else {
 		/* image 1 (QSPI) first: until image 0 is written and committed, nothing runs it */
-		rc = download_verified(&x, 1);
+		rc = download_verified(&x, 1, false);
 		if (rc == 0)
-			rc = download_verified(&x, 0);
+			rc = download_verified(&x, 0, false);
 		if (rc < 0)
 			goto fail;
 	}
@@ -849,6 +979,8 @@ DFUMGR_EXPORT int dfumgr_update(struct dfumgr_ctx *ctx, struct dfumgr_backend *b
 	enter(&x, DFUMGR_PHASE_DONE);
 	if (x.r->shim)
 		set_state(&x, DFUMGR_OUTCOME_NEW_PAIR, "running the new pair");
+	if (x.back_us)
+		x.r->new_pair_us = x.back_us - t0;
 	x.r->total_us = now(&x) - t0;
 	dfumgr_dev_close(x.dev);
 	finish_report(&x);

@@ -266,7 +266,7 @@ static void good_reply(uint8_t r[static DFUMGR_INFO_LEN])
 	memcpy(r + DFUMGR_INFO_PRODUCT, "gait-sensor", 11);
 	r[DFUMGR_INFO_HW_REV] = 0x02; /* 0x0102 */
 	r[DFUMGR_INFO_HW_REV + 1] = 0x01;
-	r[DFUMGR_INFO_CAPS] = DFUMGR_CAP_UPLOAD | DFUMGR_CAP_VERSION_BUILD;
+	r[DFUMGR_INFO_CAPS] = DFUMGR_CAP_UPLOAD | DFUMGR_CAP_VERSION_BUILD | DFUMGR_CAP_SECTOR_DIGESTS;
 
 	img0[DFUMGR_INFO_IMG_SLOT_STATE] = DFUMGR_SLOT_PENDING;
 	img0[DFUMGR_INFO_IMG_FLAGS] = 1;
@@ -291,6 +291,8 @@ static void good_reply(uint8_t r[static DFUMGR_INFO_LEN])
 	img0[DFUMGR_INFO_IMG_SEC_EXTENT] = 0xdc; /* 214748 */
 	img0[DFUMGR_INFO_IMG_SEC_EXTENT + 1] = 0x46;
 	img0[DFUMGR_INFO_IMG_SEC_EXTENT + 2] = 0x03;
+	img0[DFUMGR_INFO_IMG_VERIFIED] = 12;
+	img0[DFUMGR_INFO_IMG_FLASH_ERROR + 1] = 0x30; /* 0x3000 */
 
 	img1[DFUMGR_INFO_IMG_SLOT_STATE] = DFUMGR_SLOT_EMPTY;
 	img1[DFUMGR_INFO_IMG_FLAGS] = 1 | DFUMGR_INFO_F_PRIMARY_CONFIRMED;
@@ -353,7 +355,8 @@ static void test_get_info_request_and_decoding(void **state)
 	assert_string_equal(info.serial, "NRF5340-EMU-0001");
 	assert_string_equal(info.product, "gait-sensor");
 	assert_int_equal(info.hw_revision, 0x0102);
-	assert_int_equal(info.caps, DFUMGR_CAP_UPLOAD | DFUMGR_CAP_VERSION_BUILD);
+	assert_int_equal(info.caps, DFUMGR_CAP_UPLOAD | DFUMGR_CAP_VERSION_BUILD |
+					DFUMGR_CAP_SECTOR_DIGESTS);
 
 	assert_int_equal(info.images[0].slot_state, DFUMGR_SLOT_PENDING);
 	assert_true(info.images[0].primary_valid);
@@ -371,6 +374,8 @@ static void test_get_info_request_and_decoding(void **state)
 	assert_true(info.images[0].secondary_whole);
 	assert_false(info.images[0].confirmed);
 	assert_int_equal(info.images[0].secondary_extent, 214748);
+	assert_int_equal(info.images[0].verified_sectors, 12);
+	assert_int_equal(info.images[0].flash_error, 0x3000);
 
 	assert_int_equal(info.images[1].slot_state, DFUMGR_SLOT_EMPTY);
 	assert_true(info.images[1].primary_valid);
@@ -579,7 +584,8 @@ static void test_get_info_against_firmware_core(void **state)
 	assert_string_equal(info.serial, "LOOP-0001");
 	assert_string_equal(info.product, EMU_DEFAULT_PRODUCT);
 	assert_int_equal(info.hw_revision, 1);
-	assert_int_equal(info.caps, DFUMGR_CAP_UPLOAD | DFUMGR_CAP_VERSION_BUILD);
+	assert_int_equal(info.caps, DFUMGR_CAP_UPLOAD | DFUMGR_CAP_VERSION_BUILD |
+					DFUMGR_CAP_SECTOR_DIGESTS);
 	assert_int_equal(info.n_images, DFUMGR_N_IMAGES);
 	for (size_t i = 0; i < DFUMGR_N_IMAGES; i++) {
 		/* the emulator's factory pair is 1.0.0+0 */
@@ -590,6 +596,8 @@ static void test_get_info_against_firmware_core(void **state)
 		assert_int_equal(info.images[i].running.build, 0);
 		assert_int_equal(info.images[i].erase_unit, 4096);
 		assert_int_equal(info.images[i].written, 0);
+		assert_int_equal(info.images[i].verified_sectors, 0);
+		assert_int_equal(info.images[i].flash_error, DFUMGR_NO_FLASH_ERROR);
 		/* flashed at the factory, not swapped in: no trailer counts as confirmed */
 		assert_true(info.images[i].confirmed);
 		assert_int_equal(info.images[i].max_image,
