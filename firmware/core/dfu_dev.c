@@ -261,7 +261,7 @@ static void bit_set(uint8_t *map, uint32_t i, bool on)
 	if (on)
 		map[i / 8] |= (uint8_t)(1u << (i % 8));
 	else
-		map[i / 8] &= (uint8_t)~(1u << (i % 8));
+		map[i / 8] &= (uint8_t) ~(1u << (i % 8));
 }
 
 static uint8_t flash_status(int rc)
@@ -524,8 +524,8 @@ static uint8_t job_flash(struct dfu_dev *dev, struct dfu_job *j, uint32_t *cost)
 	}
 	/* read back what was programmed: a bad cell shows here, not at boot */
 	for (uint32_t done = 0; done < j->program; done += sizeof(check)) {
-		uint32_t n = j->program - done < sizeof(check) ? j->program - done
-							       : (uint32_t)sizeof(check);
+		uint32_t n =
+		    j->program - done < sizeof(check) ? j->program - done : (uint32_t)sizeof(check);
 
 		if (dev->ops->read(dev->user, area, j->off + done, check, n) != 0 ||
 		    memcmp(check, j->data + done, n) != 0)
@@ -615,8 +615,8 @@ static int learn(struct dfu_dev *dev, unsigned image, uint32_t off, uint32_t len
 	uint64_t end = (uint64_t)off + len;
 
 	if (dev->hdr_len < sizeof(dev->hdr) && off <= dev->hdr_len && dev->hdr_len < end) {
-		uint32_t n = (uint32_t)((end < sizeof(dev->hdr) ? end : sizeof(dev->hdr)) -
-					dev->hdr_len);
+		uint32_t n =
+		    (uint32_t)((end < sizeof(dev->hdr) ? end : sizeof(dev->hdr)) - dev->hdr_len);
 
 		if (block)
 			memcpy(dev->hdr + dev->hdr_len, block + (dev->hdr_len - off), n);
@@ -877,8 +877,7 @@ static void begin_download(struct dfu_dev *dev)
  * DFU 1.1 §6.1.1. The block is checked (where the image ends, the trailer region) and handed
  * to the flash at once; GETSTATUS then says whether the board takes the next one yet.
  */
-static int dnload(struct dfu_dev *dev, const struct dfu_setup *s, const uint8_t *data,
-		  uint64_t now)
+static int dnload(struct dfu_dev *dev, const struct dfu_setup *s, const uint8_t *data, uint64_t now)
 {
 	unsigned image = dev->alt;
 	enum dfu_area area = dfu_area_secondary(image);
@@ -924,8 +923,8 @@ static int dnload(struct dfu_dev *dev, const struct dfu_setup *s, const uint8_t 
 	if (first)
 		begin_download(dev);
 	/* sectors a sparse download skips: what they hold of the image's layout is in flash */
-	if ((uint64_t)off > dev->offset && learn(dev, image, dev->offset,
-						 (uint32_t)((uint64_t)off - dev->offset), NULL) < 0)
+	if ((uint64_t)off > dev->offset &&
+	    learn(dev, image, dev->offset, (uint32_t)((uint64_t)off - dev->offset), NULL) < 0)
 		dev->block_error = DFU_STATUS_ERR_UNKNOWN;
 	had_hdr = dev->hdr_len;
 	learn(dev, image, (uint32_t)off, len, data);
@@ -1150,7 +1149,8 @@ static void sectors_step(struct dfu_dev *dev, uint32_t budget)
 
 		dev->ops->sha256_start(dev->user, 0);
 		for (uint32_t done = 0; done < unit; done += sizeof(buf)) {
-			uint32_t n = unit - done < sizeof(buf) ? unit - done : (uint32_t)sizeof(buf);
+			uint32_t n =
+			    unit - done < sizeof(buf) ? unit - done : (uint32_t)sizeof(buf);
 
 			if (dev->ops->read(dev->user, area, k * unit + done, buf, n) != 0) {
 				j->status = DFUMGR_DIGEST_ERROR;

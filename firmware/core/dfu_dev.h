@@ -193,12 +193,12 @@ struct dfu_dev {
 	/* download / upload session on the current alt */
 	uint32_t offset; /* where the next block goes (download) or comes from (upload) */
 	uint16_t next_block;
-	uint16_t last_len;   /* the previous block's length: a shorter one is the last */
-	uint8_t block_error; /* a block refused before any flash work: reported at GETSTATUS */
-	bool drain;          /* this block ends the image: busy until all of it is in flash */
-	bool manifested;     /* the manifestation check of this download ran */
-	uint32_t dl_gen;     /* downloads begun: a block of an ended one is no error of this one */
-	uint8_t dl_error;    /* the first flash failure of this download's blocks, or 0 */
+	uint16_t last_len;    /* the previous block's length: a shorter one is the last */
+	uint8_t block_error;  /* a block refused before any flash work: reported at GETSTATUS */
+	bool drain;           /* this block ends the image: busy until all of it is in flash */
+	bool manifested;      /* the manifestation check of this download ran */
+	uint32_t dl_gen;      /* downloads begun: a block of an ended one is no error of this one */
+	uint8_t dl_error;     /* the first flash failure of this download's blocks, or 0 */
 	uint64_t dl_error_us; /* when that block's flash work began: reported from then on */
 	uint32_t job_seq;
 	uint64_t flash_free_us; /* without ops->work: when the modelled flash is idle again */
@@ -223,7 +223,7 @@ struct dfu_dev {
 	uint32_t written[DFUMGR_N_IMAGES];
 	uint8_t verified[DFUMGR_N_IMAGES][DFU_MAX_SECTORS / 8];
 	uint16_t n_verified[DFUMGR_N_IMAGES];
-	bool sparse[DFUMGR_N_IMAGES];   /* SECTOR_DIGESTS OUT since the alt's last download */
+	bool sparse[DFUMGR_N_IMAGES];     /* SECTOR_DIGESTS OUT since the alt's last download */
 	uint32_t dl_end[DFUMGR_N_IMAGES]; /* end of the last block a download wrote */
 	uint32_t flash_error[DFUMGR_N_IMAGES]; /* DFUMGR_NO_FLASH_ERROR or a block's offset */
 	bool whole[DFUMGR_N_IMAGES];

@@ -30,8 +30,8 @@ struct dfumgr_shim_image_info {
 	uint32_t uploadable;       /* bytes an UPLOAD of the slot returns (0: uploads disabled) */
 	uint32_t secondary_extent; /* bytes of the image in the secondary slot, 0 when none */
 	uint16_t verified_sectors; /* sectors verified unchanged by digest in this DFU session */
-	uint32_t flash_error; /* slot offset of the last block whose flash write failed, or
-				 DFUMGR_NO_FLASH_ERROR */
+	uint32_t flash_error;      /* slot offset of the last block whose flash write failed, or
+				      DFUMGR_NO_FLASH_ERROR */
 };
 
 struct dfumgr_shim_info {

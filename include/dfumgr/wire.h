@@ -263,7 +263,7 @@ enum dfumgr_dev_error {
 #define DFUMGR_INFO_IMG_SLOT_SIZE  12 /* u32 */
 #define DFUMGR_INFO_IMG_ERASE_UNIT 16 /* u32 */
 #define DFUMGR_INFO_IMG_WRITTEN                                                                    \
-	20 /* u32 bytes from the slot's start written, or verified by SECTOR_DIGESTS, in this     \
+	20 /* u32 bytes from the slot's start written, or verified by SECTOR_DIGESTS, in this      \
 	      DFU session: what COMMIT may count */
 #define DFUMGR_INFO_IMG_UPLOADABLE 24 /* u32 bytes an UPLOAD returns (0: uploads disabled) */
 #define DFUMGR_INFO_IMG_MAX_IMAGE                                                                  \
@@ -274,7 +274,7 @@ enum dfumgr_dev_error {
 #define DFUMGR_INFO_IMG_VERIFIED   40 /* u16 sectors verified unchanged by digest this session */
 #define DFUMGR_INFO_IMG_RESERVED2  42 /* u16 0 */
 #define DFUMGR_INFO_IMG_FLASH_ERROR                                                                \
-	44 /* u32 slot offset of the last block whose erase or program failed (0xffffffff: none);   \
+	44 /* u32 slot offset of the last block whose erase or program failed (0xffffffff: none);  \
 	      a pipelined board reports it one status late, so the host names the right block */
 #define DFUMGR_NO_FLASH_ERROR 0xffffffffu
 
@@ -324,12 +324,12 @@ enum dfumgr_digest_status {
 #define DFUMGR_SECTORS_HEAD_LEN 24
 #define DFUMGR_SECTORS_LEN      (DFUMGR_SECTORS_HEAD_LEN + DFUMGR_SECTORS_PER_PAGE * 32)
 /* OUT data: an 8-byte head, then COUNT expected digests (at most 8 + 127 * 32 = 4072 bytes) */
-#define DFUMGR_SECTORS_OUT_PROTO    0 /* u8 protocol version */
-#define DFUMGR_SECTORS_OUT_RESERVED 1 /* u8 0 */
-#define DFUMGR_SECTORS_OUT_COUNT    2 /* u16 sectors, 1..DFUMGR_SECTORS_PER_PAGE */
+#define DFUMGR_SECTORS_OUT_PROTO     0 /* u8 protocol version */
+#define DFUMGR_SECTORS_OUT_RESERVED  1 /* u8 0 */
+#define DFUMGR_SECTORS_OUT_COUNT     2 /* u16 sectors, 1..DFUMGR_SECTORS_PER_PAGE */
 #define DFUMGR_SECTORS_OUT_RESERVED2 4 /* u32 0 */
-#define DFUMGR_SECTORS_OUT_DIGESTS  8
-#define DFUMGR_SECTORS_OUT_HEAD_LEN 8
+#define DFUMGR_SECTORS_OUT_DIGESTS   8
+#define DFUMGR_SECTORS_OUT_HEAD_LEN  8
 
 /*
  * A sparse download (after SECTOR_DIGESTS OUT on the alt, until the download ends): blocks are

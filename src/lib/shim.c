@@ -137,9 +137,9 @@ static int sectors_page(struct dfumgr_dev *dev, uint8_t alt, unsigned page, uint
 		put_le16(b + DFUMGR_SECTORS_OUT_COUNT, (uint16_t)count);
 		memcpy(b + DFUMGR_SECTORS_OUT_DIGESTS, expected + first,
 		       (size_t)count * DFUMGR_SHA256_SIZE);
-		rc = dfumgr_dev_control(dev, VENDOR_OUT, DFUMGR_REQ_SECTOR_DIGESTS, which, b,
-					(uint16_t)(DFUMGR_SECTORS_OUT_HEAD_LEN +
-						   count * DFUMGR_SHA256_SIZE));
+		rc = dfumgr_dev_control(
+		    dev, VENDOR_OUT, DFUMGR_REQ_SECTOR_DIGESTS, which, b,
+		    (uint16_t)(DFUMGR_SECTORS_OUT_HEAD_LEN + count * DFUMGR_SHA256_SIZE));
 		if (rc < 0) {
 			rc = refused(dev, rc, "SECTOR_DIGESTS");
 			goto out;
@@ -156,25 +156,28 @@ static int sectors_page(struct dfumgr_dev *dev, uint8_t alt, unsigned page, uint
 		if (rc < DFUMGR_SECTORS_HEAD_LEN || b[DFUMGR_SECTORS_ALT] != alt ||
 		    b[DFUMGR_SECTORS_PAGE] != (uint8_t)page ||
 		    get_le16(b + DFUMGR_SECTORS_FIRST) != first) {
-			rc = dfumgr_fail(dev->ctx, DFUMGR_E_PROTOCOL,
-					 "SECTOR_DIGESTS: a %d-byte reply that is not page %u of alt "
-					 "%u",
-					 rc, page, alt);
+			rc = dfumgr_fail(
+			    dev->ctx, DFUMGR_E_PROTOCOL,
+			    "SECTOR_DIGESTS: a %d-byte reply that is not page %u of alt "
+			    "%u",
+			    rc, page, alt);
 			goto out;
 		}
 		if (b[DFUMGR_SECTORS_STATUS] == DFUMGR_DIGEST_READY)
 			break;
 		if (b[DFUMGR_SECTORS_STATUS] == DFUMGR_DIGEST_ERROR) {
-			rc = dfumgr_fail(dev->ctx, DFUMGR_E_IO,
-					 "the device could not read back sectors of alt %u from its "
-					 "flash",
-					 alt);
+			rc =
+			    dfumgr_fail(dev->ctx, DFUMGR_E_IO,
+					"the device could not read back sectors of alt %u from its "
+					"flash",
+					alt);
 			goto out;
 		}
 		if (b[DFUMGR_SECTORS_STATUS] != DFUMGR_DIGEST_BUSY) {
-			rc = dfumgr_fail(dev->ctx, DFUMGR_E_PROTOCOL,
-					 "SECTOR_DIGESTS: no digests of page %u of alt %u in progress",
-					 page, alt);
+			rc = dfumgr_fail(
+			    dev->ctx, DFUMGR_E_PROTOCOL,
+			    "SECTOR_DIGESTS: no digests of page %u of alt %u in progress", page,
+			    alt);
 			goto out;
 		}
 		if (dfumgr_dev_now(dev) - start > DIGEST_TIMEOUT_US) {

@@ -170,11 +170,11 @@ DFUMGR_EXPORT int dfumgr_shim_info_parse(struct dfumgr_ctx *ctx, const uint8_t *
 		if ((img->flash_error != DFUMGR_NO_FLASH_ERROR &&
 		     img->flash_error >= img->slot_size) ||
 		    (img->erase_unit && img->verified_sectors > img->slot_size / img->erase_unit))
-			return dfumgr_fail(ctx, DFUMGR_E_PROTOCOL,
-					   "GET_INFO: image %zu reports a flash error at offset "
-					   "%" PRIu32 " and %u verified sectors in a slot of %" PRIu32
-					   " bytes",
-					   i, img->flash_error, img->verified_sectors, img->slot_size);
+			return dfumgr_fail(
+			    ctx, DFUMGR_E_PROTOCOL,
+			    "GET_INFO: image %zu reports a flash error at offset "
+			    "%" PRIu32 " and %u verified sectors in a slot of %" PRIu32 " bytes",
+			    i, img->flash_error, img->verified_sectors, img->slot_size);
 		if (img->written > img->slot_size || img->uploadable > img->slot_size ||
 		    img->max_image > img->slot_size || img->secondary_extent > img->slot_size)
 			return dfumgr_fail(ctx, DFUMGR_E_PROTOCOL,

@@ -404,8 +404,8 @@ static int sectors_to_skip(struct run *x, int i, uint8_t **ret_skip, size_t *ret
 	*ret_n = 0;
 	if (!ts && di->has_func)
 		ts = di->func.transfer_size;
-	if (!x->r->shim || x->o->no_skip || !(x->info.caps & DFUMGR_CAP_SECTOR_DIGESTS) ||
-	    !unit || ts != unit || img->size == 0 || img->size > bi->max_image)
+	if (!x->r->shim || x->o->no_skip || !(x->info.caps & DFUMGR_CAP_SECTOR_DIGESTS) || !unit ||
+	    ts != unit || img->size == 0 || img->size > bi->max_image)
 		return 0;
 	n = (uint32_t)((img->size + unit - 1) / unit);
 	want = malloc((size_t)n * sizeof(*want));
@@ -474,7 +474,8 @@ static int download_failed(struct run *x, int i, int rc)
 			return dfumgr_fail_prefix(x->ctx, rc,
 						  "image %d to board %s: its flash failed at bytes "
 						  "%" PRIu32 "..%" PRIu32,
-						  i, x->r->serial, at, at + info.images[i].erase_unit);
+						  i, x->r->serial, at,
+						  at + info.images[i].erase_unit);
 		}
 		x->dev->ctx = ctx;
 	}

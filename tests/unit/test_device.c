@@ -266,7 +266,8 @@ static void good_reply(uint8_t r[static DFUMGR_INFO_LEN])
 	memcpy(r + DFUMGR_INFO_PRODUCT, "gait-sensor", 11);
 	r[DFUMGR_INFO_HW_REV] = 0x02; /* 0x0102 */
 	r[DFUMGR_INFO_HW_REV + 1] = 0x01;
-	r[DFUMGR_INFO_CAPS] = DFUMGR_CAP_UPLOAD | DFUMGR_CAP_VERSION_BUILD | DFUMGR_CAP_SECTOR_DIGESTS;
+	r[DFUMGR_INFO_CAPS] =
+	    DFUMGR_CAP_UPLOAD | DFUMGR_CAP_VERSION_BUILD | DFUMGR_CAP_SECTOR_DIGESTS;
 
 	img0[DFUMGR_INFO_IMG_SLOT_STATE] = DFUMGR_SLOT_PENDING;
 	img0[DFUMGR_INFO_IMG_FLAGS] = 1;
@@ -355,8 +356,8 @@ static void test_get_info_request_and_decoding(void **state)
 	assert_string_equal(info.serial, "NRF5340-EMU-0001");
 	assert_string_equal(info.product, "gait-sensor");
 	assert_int_equal(info.hw_revision, 0x0102);
-	assert_int_equal(info.caps, DFUMGR_CAP_UPLOAD | DFUMGR_CAP_VERSION_BUILD |
-					DFUMGR_CAP_SECTOR_DIGESTS);
+	assert_int_equal(info.caps,
+			 DFUMGR_CAP_UPLOAD | DFUMGR_CAP_VERSION_BUILD | DFUMGR_CAP_SECTOR_DIGESTS);
 
 	assert_int_equal(info.images[0].slot_state, DFUMGR_SLOT_PENDING);
 	assert_true(info.images[0].primary_valid);
@@ -584,8 +585,8 @@ static void test_get_info_against_firmware_core(void **state)
 	assert_string_equal(info.serial, "LOOP-0001");
 	assert_string_equal(info.product, EMU_DEFAULT_PRODUCT);
 	assert_int_equal(info.hw_revision, 1);
-	assert_int_equal(info.caps, DFUMGR_CAP_UPLOAD | DFUMGR_CAP_VERSION_BUILD |
-					DFUMGR_CAP_SECTOR_DIGESTS);
+	assert_int_equal(info.caps,
+			 DFUMGR_CAP_UPLOAD | DFUMGR_CAP_VERSION_BUILD | DFUMGR_CAP_SECTOR_DIGESTS);
 	assert_int_equal(info.n_images, DFUMGR_N_IMAGES);
 	for (size_t i = 0; i < DFUMGR_N_IMAGES; i++) {
 		/* the emulator's factory pair is 1.0.0+0 */

@@ -1316,6 +1316,260 @@ static void test_no_upload(void **state)
 	fx_free(f);
 }
 
+/*
+ * Pipelining: a flash failure of block N is reported at the first GETSTATUS after its flash
+ * work began, although the board took block N+1 meanwhile; nothing after it is written.
+ */
+static void test_pipelined_program_error(void **state)
+{
+	struct fx *f = fx_new(true);
+	uint8_t *data = pattern(5 * 4096, 11), zeros[4096] = {0};
+	uint32_t poll;
+
+	(void)state;
+	f->ram.erase_cost_us = 48000; /* MX25R64: a sector, and its 16 pages */
+	f->ram.program_cost_us = 14400;
+	memset(f->ram.mem[DFU_AREA_IMG1_SECONDARY], 0x00, 5 * 4096);
+	assert_int_equal(dfu_dev_set_alt(&f->dev, 1), 0);
+	f->ram.fail_program_after = 3; /* blocks 0 and 1 program, block 2 fails */
+	memcpy(f->buf, data, 4096);
+	assert_int_equal(req(f, 0x21, DFU_DNLOAD, 0, 4096), 0);
+	assert_int_equal(getstatus(f, NULL, &poll), DFU_STATE_DNLOAD_IDLE);
+	memcpy(f->buf, data + 4096, 4096);
+	assert_int_equal(req(f, 0x21, DFU_DNLOAD, 1, 4096), 0);
+	assert_int_equal(getstatus(f, NULL, &poll), DFU_STATE_DNBUSY);
+	assert_int_equal(poll, 63); /* block 0: 62.4 ms */
+	f->now += (uint64_t)poll * 1000;
+	expect_state(f, DFU_STATE_DNLOAD_IDLE, DFU_STATUS_OK);
+	/* block 2 is taken: its flash work begins when block 1's ends, at 124.8 ms */
+	memcpy(f->buf, data + 2 * 4096, 4096);
+	assert_int_equal(req(f, 0x21, DFU_DNLOAD, 2, 4096), 0);
+	assert_int_equal(getstatus(f, NULL, &poll), DFU_STATE_DNBUSY);
+	assert_int_equal(poll, 62);
+	f->now += (uint64_t)poll * 1000;
+	/* the next status reports it: errPROG, and GET_INFO says which block failed */
+	expect_state(f, DFU_STATE_ERROR, DFU_STATUS_ERR_PROG);
+	assert_int_equal(req(f, 0xc1, DFUMGR_REQ_GET_INFO, 0, DFUMGR_INFO_LEN), DFUMGR_INFO_LEN);
+	{
+		const uint8_t *p = f->buf + DFUMGR_INFO_IMAGES + DFUMGR_INFO_IMAGE_LEN;
+		uint32_t at = p[DFUMGR_INFO_IMG_FLASH_ERROR] |
+			      (uint32_t)p[DFUMGR_INFO_IMG_FLASH_ERROR + 1] << 8 |
+			      (uint32_t)p[DFUMGR_INFO_IMG_FLASH_ERROR + 2] << 16 |
+			      (uint32_t)p[DFUMGR_INFO_IMG_FLASH_ERROR + 3] << 24;
+		uint32_t written = p[DFUMGR_INFO_IMG_WRITTEN] |
+				   (uint32_t)p[DFUMGR_INFO_IMG_WRITTEN + 1] << 8 |
+				   (uint32_t)p[DFUMGR_INFO_IMG_WRITTEN + 2] << 16;
+
+		assert_int_equal(at, 2 * 4096);
+		/* blocks 0 and 1 count as written; the failed one does not */
+		assert_int_equal(written, 2 * 4096);
+	}
+	/* a block after the failed one is never written (its sector was not even erased) */
+	assert_memory_equal(f->ram.mem[DFU_AREA_IMG1_SECONDARY] + 3 * 4096, zeros, 4096);
+	assert_memory_equal(f->ram.mem[DFU_AREA_IMG1_SECONDARY], data, 2 * 4096);
+	/* CLRSTATUS; a DNLOAD now starts a new download from block 0 */
+	assert_int_equal(req(f, 0x21, DFU_CLRSTATUS, 0, 0), 0);
+	expect_state(f, DFU_STATE_IDLE, DFU_STATUS_OK);
+	free(data);
+	fx_free(f);
+}
+
+/* Blank sectors are not erased: an erase costs 48 ms, reading 4 KiB back well under one. */
+static void test_blank_sectors(void **state)
+{
+	struct fx *f = fx_new(true);
+	uint8_t *data = pattern(3 * 4096, 12);
+
+	(void)state;
+	download(f, 1, data, 3 * 4096);
+	assert_int_equal(f->ram.erases, 0);
+	assert_memory_equal(f->ram.mem[DFU_AREA_IMG1_SECONDARY], data, 3 * 4096);
+	/* again: the three sectors hold data now and are erased, once each */
+	download(f, 1, data, 3 * 4096);
+	assert_int_equal(f->ram.erases, 3);
+	/* one programmed bit anywhere in a sector is enough to erase it */
+	memset(f->ram.mem[DFU_AREA_IMG1_SECONDARY], 0xff, 3 * 4096);
+	f->ram.mem[DFU_AREA_IMG1_SECONDARY][2 * 4096 + 4095] = 0xfe;
+	f->ram.erases = 0;
+	download(f, 1, data, 3 * 4096);
+	assert_int_equal(f->ram.erases, 1);
+	assert_memory_equal(f->ram.mem[DFU_AREA_IMG1_SECONDARY], data, 3 * 4096);
+	free(data);
+	fx_free(f);
+}
+
+/* The SHA-256 of sector k of data as a download leaves it (padded with 0xff). */
+static void sector_sha(const uint8_t *data, size_t size, uint32_t k, uint8_t out[32])
+{
+	uint8_t s[4096];
+	size_t at = (size_t)k * 4096;
+
+	memset(s, 0xff, sizeof(s));
+	if (at < size)
+		memcpy(s, data + at, size - at < 4096 ? size - at : 4096);
+	dfumgr_sha256(s, sizeof(s), out);
+}
+
+/* SECTOR_DIGESTS OUT: the digests of data's n first sectors for page 0 of alt. */
+static int sectors_out(struct fx *f, uint8_t alt, const uint8_t *data, size_t size, uint16_t n)
+{
+	memset(f->buf, 0, DFUMGR_SECTORS_OUT_HEAD_LEN);
+	f->buf[DFUMGR_SECTORS_OUT_PROTO] = DFUMGR_PROTO_VERSION;
+	f->buf[DFUMGR_SECTORS_OUT_COUNT] = (uint8_t)n;
+	for (uint16_t k = 0; k < n; k++)
+		sector_sha(data, size, k, f->buf + DFUMGR_SECTORS_OUT_DIGESTS + k * 32);
+	return req(f, 0x41, DFUMGR_REQ_SECTOR_DIGESTS, alt,
+		   (uint16_t)(DFUMGR_SECTORS_OUT_HEAD_LEN + n * 32));
+}
+
+/* SECTOR_DIGESTS IN of page 0 of alt until it is ready; the reply stays in f->buf. */
+static uint8_t sectors_in(struct fx *f, uint8_t alt)
+{
+	for (int i = 0; i < 100; i++) {
+		assert_true(req(f, 0xc1, DFUMGR_REQ_SECTOR_DIGESTS, alt, DFUMGR_SECTORS_LEN) >=
+			    DFUMGR_SECTORS_HEAD_LEN);
+		if (f->buf[DFUMGR_SECTORS_STATUS] != DFUMGR_DIGEST_BUSY)
+			break;
+	}
+	return f->buf[DFUMGR_SECTORS_STATUS];
+}
+
+static uint32_t info32(struct fx *f, int image, int off)
+{
+	const uint8_t *p;
+
+	assert_int_equal(req(f, 0xc1, DFUMGR_REQ_GET_INFO, 0, DFUMGR_INFO_LEN), DFUMGR_INFO_LEN);
+	p = f->buf + DFUMGR_INFO_IMAGES + image * DFUMGR_INFO_IMAGE_LEN + off;
+	return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/*
+ * Sector digests: the board's SHA-256 of each sector read back from flash; sectors verified
+ * against the host's digests count for COMMIT as written in this session, and a sparse download
+ * may skip exactly those. COMMIT's own checks stay as strict.
+ */
+static void test_sector_digests_and_sparse_download(void **state)
+{
+	struct fx *f = fx_new(true);
+	size_t size[2];
+	uint8_t *img[2] = {pair_image(0, 21, "2.0.0", &size[0]),
+			   pair_image(1, 22, "2.0.0", &size[1])};
+	uint8_t want[32], sha[2][32];
+	uint32_t len[2] = {(uint32_t)size[0], (uint32_t)size[1]};
+	uint16_t n0 = (uint16_t)((size[0] + 4095) / 4096), n1 = (uint16_t)((size[1] + 4095) / 4096);
+
+	(void)state;
+	dfumgr_sha256(img[0], size[0], sha[0]);
+	dfumgr_sha256(img[1], size[1], sha[1]);
+	assert_int_equal(n0, 3);
+	assert_int_equal(n1, 4);
+	/* a read-only listing: every sector up to the image limit (11 of a 64 KiB slot) */
+	assert_int_equal(sectors_in(f, 1), DFUMGR_DIGEST_READY);
+	assert_int_equal(f->buf[DFUMGR_SECTORS_COUNT], 11);
+	assert_int_equal(f->buf[DFUMGR_SECTORS_FIRST], 0);
+	sector_sha(NULL, 0, 0, want);
+	assert_memory_equal(f->buf + DFUMGR_SECTORS_DIGESTS + 10 * 32, want, 32);
+	/* page 1 does not exist in a slot of 11 sectors; alt 2 does not either */
+	assert_int_equal(req(f, 0xc1, DFUMGR_REQ_SECTOR_DIGESTS, 1 | 1 << 8, DFUMGR_SECTORS_LEN),
+			 DFU_DEV_STALL);
+	assert_int_equal(req(f, 0xc1, DFUMGR_REQ_SECTOR_DIGESTS, 2, DFUMGR_SECTORS_LEN),
+			 DFU_DEV_STALL);
+
+	/* image 1 in the slot from before a reset: it is there, but this session did not put it */
+	download(f, 1, img[1], size[1]);
+	dfu_dev_init(&f->dev, &ops, &f->ram, true, &cfg);
+	download(f, 0, img[0], size[0]);
+	assert_int_equal(commit(f, len, (const uint8_t(*)[32])sha, 0), DFU_DEV_STALL);
+	assert_int_equal(info(f, DFUMGR_INFO_LAST_ERROR), DFUMGR_DEV_NOT_WRITTEN);
+	/* the host's digests of image 1: the board hashes its sectors and all four match */
+	assert_int_equal(sectors_out(f, 1, img[1], size[1], n1), 0);
+	assert_int_equal(sectors_in(f, 1), DFUMGR_DIGEST_READY);
+	assert_int_equal(f->buf[DFUMGR_SECTORS_COUNT], n1);
+	assert_int_equal(f->buf[DFUMGR_SECTORS_MATCH], 0x0f);
+	sector_sha(img[1], size[1], 3, want);
+	assert_memory_equal(f->buf + DFUMGR_SECTORS_DIGESTS + 3 * 32, want, 32);
+	assert_int_equal(info32(f, 1, DFUMGR_INFO_IMG_VERIFIED) & 0xffff, 4);
+	assert_int_equal(info32(f, 1, DFUMGR_INFO_IMG_WRITTEN), 4 * 4096);
+	/* COMMIT still re-hashes both slots: a wrong host digest is refused as before */
+	sha[1][0] ^= 1;
+	assert_int_equal(commit(f, len, (const uint8_t(*)[32])sha, 0), 0);
+	assert_int_equal(commit_wait(f), DFUMGR_COMMIT_REJECTED);
+	assert_int_equal(info(f, DFUMGR_INFO_LAST_ERROR), DFUMGR_DEV_DIGEST1);
+	sha[1][0] ^= 1;
+	/* a digest that does not match takes the sector (and what follows) out of the count */
+	{
+		uint8_t *other = malloc(size[1]);
+
+		memcpy(other, img[1], size[1]);
+		other[4096 + 7] ^= 0x40;
+		assert_int_equal(sectors_out(f, 1, other, size[1], n1), 0);
+		assert_int_equal(sectors_in(f, 1), DFUMGR_DIGEST_READY);
+		assert_int_equal(f->buf[DFUMGR_SECTORS_MATCH], 0x0d);
+		assert_int_equal(info32(f, 1, DFUMGR_INFO_IMG_WRITTEN), 4096);
+		free(other);
+	}
+	assert_int_equal(commit(f, len, (const uint8_t(*)[32])sha, 0), DFU_DEV_STALL);
+	assert_int_equal(info(f, DFUMGR_INFO_LAST_ERROR), DFUMGR_DEV_NOT_WRITTEN);
+	/*
+	 * A sparse download sends sector 1 alone: block numbers are sector numbers, and a block
+	 * may only follow sectors written or verified in this session.
+	 */
+	assert_int_equal(dfu_dev_set_alt(&f->dev, 1), 0);
+	memset(f->ram.mem[DFU_AREA_IMG1_SECONDARY] + 4096, 0x00, 16); /* sector 1 goes bad */
+	assert_int_equal(sectors_out(f, 1, img[1], size[1], n1), 0);
+	assert_int_equal(sectors_in(f, 1), DFUMGR_DIGEST_READY);
+	assert_int_equal(f->buf[DFUMGR_SECTORS_MATCH], 0x0d);
+	/* block 2 first: sector 1 is neither written nor verified: refused */
+	memcpy(f->buf, img[1] + 2 * 4096, 4096);
+	assert_int_equal(req(f, 0x21, DFU_DNLOAD, 2, 4096), DFU_DEV_STALL);
+	expect_state(f, DFU_STATE_ERROR, DFU_STATUS_ERR_STALLEDPKT);
+	assert_int_equal(req(f, 0x21, DFU_CLRSTATUS, 0, 0), 0);
+	/* the digests again (dfu-mgr asks before each download), then sector 1 alone */
+	assert_int_equal(sectors_out(f, 1, img[1], size[1], n1), 0);
+	assert_int_equal(sectors_in(f, 1), DFUMGR_DIGEST_READY);
+	f->ram.erases = 0;
+	dnload_block(f, 1, img[1] + 4096, 4096);
+	/* sectors 2 and 3 are verified: the download may end here */
+	assert_int_equal(req(f, 0x21, DFU_DNLOAD, 4, 0), 0);
+	expect_state(f, DFU_STATE_IDLE, DFU_STATUS_OK);
+	assert_int_equal(f->ram.erases, 1); /* sector 1, nothing else */
+	assert_memory_equal(f->ram.mem[DFU_AREA_IMG1_SECONDARY], img[1], size[1]);
+	assert_int_equal(info32(f, 1, DFUMGR_INFO_IMG_WRITTEN), 4 * 4096);
+	assert_true(info(f, DFUMGR_INFO_IMAGES + DFUMGR_INFO_IMAGE_LEN + DFUMGR_INFO_IMG_FLAGS) &
+		    DFUMGR_INFO_F_SECONDARY_WHOLE);
+	/* a plain download after it (no digests first) starts the count over, from block 0 */
+	dnload_block(f, 0, img[1], 4096);
+	req(f, 0x21, DFU_ABORT, 0, 0);
+	assert_int_equal(info32(f, 1, DFUMGR_INFO_IMG_WRITTEN), 4096);
+	assert_int_equal(info32(f, 1, DFUMGR_INFO_IMG_VERIFIED) & 0xffff, 0);
+	assert_int_equal(sectors_out(f, 1, img[1], size[1], n1), 0);
+	assert_int_equal(sectors_in(f, 1), DFUMGR_DIGEST_READY);
+	/* image 1 was verified, image 0 downloaded: the pair commits */
+	assert_int_equal(commit(f, len, (const uint8_t(*)[32])sha, 0), 0);
+	assert_int_equal(commit_wait(f), DFUMGR_COMMIT_DONE);
+	assert_true(trailer_magic(f, DFU_AREA_IMG1_SECONDARY));
+	/* the request's own checks: bad length, bad version, not in runtime mode */
+	f->buf[DFUMGR_SECTORS_OUT_PROTO] = DFUMGR_PROTO_VERSION;
+	f->buf[DFUMGR_SECTORS_OUT_COUNT] = 12;
+	assert_int_equal(
+	    req(f, 0x41, DFUMGR_REQ_SECTOR_DIGESTS, 1, DFUMGR_SECTORS_OUT_HEAD_LEN + 12 * 32),
+	    DFU_DEV_STALL);
+	assert_int_equal(info(f, DFUMGR_INFO_LAST_ERROR), DFUMGR_DEV_BAD_LENGTH);
+	f->buf[DFUMGR_SECTORS_OUT_PROTO] = 1;
+	f->buf[DFUMGR_SECTORS_OUT_COUNT] = 1;
+	assert_int_equal(
+	    req(f, 0x41, DFUMGR_REQ_SECTOR_DIGESTS, 1, DFUMGR_SECTORS_OUT_HEAD_LEN + 32),
+	    DFU_DEV_STALL);
+	assert_int_equal(info(f, DFUMGR_INFO_LAST_ERROR), DFUMGR_DEV_BAD_VERSION);
+	dfu_dev_init(&f->dev, &ops, &f->ram, false, &cfg);
+	assert_int_equal(sectors_out(f, 1, img[1], size[1], n1), DFU_DEV_STALL);
+	assert_int_equal(info(f, DFUMGR_INFO_LAST_ERROR), DFUMGR_DEV_STATE);
+	assert_int_equal(sectors_in(f, 1), DFUMGR_DIGEST_READY); /* listing is read-only */
+	free(img[0]);
+	free(img[1]);
+	fx_free(f);
+}
+
 static void test_names(void **state)
 {
 	(void)state;
@@ -1342,6 +1596,9 @@ int main(void)
 	    cmocka_unit_test(test_swap_sizes_guard),
 	    cmocka_unit_test(test_confirm),
 	    cmocka_unit_test(test_no_upload),
+	    cmocka_unit_test(test_pipelined_program_error),
+	    cmocka_unit_test(test_blank_sectors),
+	    cmocka_unit_test(test_sector_digests_and_sparse_download),
 	    cmocka_unit_test(test_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

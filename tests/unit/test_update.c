@@ -4,6 +4,7 @@
  * shim's real core, flash and MCUboot models) on a virtual clock. Every fault a host can meet,
  * and after each: a clear error, the board still boots its old pair, and a re-run succeeds.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,9 +212,9 @@ static void test_real_timing_poll_timeouts(void **state)
 	assert_true(f->loop->polls_checked > 10);
 	assert_int_equal(f->loop->polls_early, 0);
 	assert_int_equal(f->loop->polls_late, 0);
-	print_message("  virtual time slept: %.1f s, download phase %.3f s, new pair after %.3f s\n",
-		      f->loop->slept_us / 1e6, r.phase_us[DFUMGR_PHASE_DOWNLOAD] / 1e6,
-		      r.new_pair_us / 1e6);
+	print_message(
+	    "  virtual time slept: %.1f s, download phase %.3f s, new pair after %.3f s\n",
+	    f->loop->slept_us / 1e6, r.phase_us[DFUMGR_PHASE_DOWNLOAD] / 1e6, r.new_pair_us / 1e6);
 	/* QSPI: 65 sectors of 16 x 0.9 ms programs at least (its blank sectors are not erased) */
 	assert_true(r.phase_us[DFUMGR_PHASE_DOWNLOAD] > 65 * 16 * 900);
 	/* the new pair ran only after the download, the commit and the reboot */
@@ -563,6 +564,236 @@ static void test_commit_only_after_another_tool_wrote_the_slots(void **state)
 	fx_free(f);
 }
 
+/*
+ * A pipelined download (datasheet timing: the board takes block N+1 while it programs block N)
+ * with a program error in the middle of image 1: reported, with the bytes that failed; nothing
+ * is committed; the board runs its old pair; a re-run succeeds and resumes after the sectors
+ * that made it.
+ */
+static void test_pipelined_program_error(void **state)
+{
+	struct fx *f = fx_new(1, true);
+	struct dfumgr_bundle *b = bundle(f, "2.0.0+1", 40000, 300000, 0);
+	struct emu_board *eb = &f->loop->boards[0].b;
+	struct dfumgr_update_report r = DFUMGR_UPDATE_REPORT_INIT;
+
+	(void)state;
+	eb->qspi.fail_program_at = DFUMGR_IMG1_SECONDARY_OFFSET + 200000;
+	assert_int_equal(update(f, b, NULL, &r), -DFUMGR_E_DFU_STATUS);
+	assert_non_null(strstr(dfumgr_ctx_errmsg(f->ctx), "its flash failed at bytes "
+							  "196608..200704"));
+	assert_non_null(strstr(dfumgr_ctx_errmsg(f->ctx), "errPROG"));
+	assert_false(r.committed);
+	assert_int_equal(r.phase, DFUMGR_PHASE_DOWNLOAD);
+	assert_int_equal(r.outcome, DFUMGR_OUTCOME_OLD_PAIR);
+	assert_non_null(strstr(r.board_state, "nothing committed"));
+	assert_int_equal(f->loop->polls_early, 0);
+	expect_running(f, 0, "1.0.0+0", "1.0.0+0");
+	assert_int_equal(eb->dev.slot_state[0], DFUMGR_SLOT_EMPTY);
+	assert_int_equal(eb->dev.slot_state[1], DFUMGR_SLOT_WRITTEN);
+	/* the re-run keeps the 48 sectors before the bad one */
+	assert_int_equal(update(f, b, NULL, &r), 0);
+	assert_int_equal(r.sectors_skipped[1], 48);
+	expect_running(f, 0, "2.0.0+1", "2.0.0+1");
+	dfumgr_bundle_free(b);
+	fx_free(f);
+}
+
+/* Which sectors of each secondary slot the download phase erased or programmed. */
+struct touched {
+	struct emu_board *b;
+	bool on;
+	uint8_t map[2][DFU_MAX_SECTORS / 8];
+};
+
+static void touched_write(void *user, const struct emu_flash_write *w)
+{
+	struct touched *t = user;
+
+	if (!t->on || w->flash != &t->b->qspi)
+		return;
+	for (unsigned i = 0; i < 2; i++) {
+		uint32_t base = i ? DFUMGR_IMG1_SECONDARY_OFFSET : DFUMGR_IMG0_SECONDARY_OFFSET;
+		uint32_t size = i ? DFUMGR_IMG1_SLOT_SIZE : DFUMGR_IMG0_SLOT_SIZE;
+
+		/* the trailer sector is the pending marks' (cleared by a download), not data */
+		if (w->off < base || w->off >= base + size - 4096)
+			continue;
+		for (uint32_t k = (w->off - base) / 4096; k <= (w->off - base + w->len - 1) / 4096;
+		     k++)
+			t->map[i][k / 8] |= (uint8_t)(1u << (k % 8));
+	}
+}
+
+static void touched_progress(void *user, const struct dfumgr_progress *ev)
+{
+	struct touched *t = user;
+
+	if (ev->phase == DFUMGR_PHASE_COMMIT)
+		t->on = false;
+}
+
+static unsigned touched_count(const struct touched *t, unsigned i)
+{
+	unsigned n = 0;
+
+	for (unsigned k = 0; k < DFU_MAX_SECTORS; k++)
+		n += (t->map[i][k / 8] >> (k % 8)) & 1;
+	return n;
+}
+
+static bool touched_sector(const struct touched *t, unsigned i, unsigned k)
+{
+	return (t->map[i][k / 8] >> (k % 8)) & 1;
+}
+
+/*
+ * Sector skipping never skips a sector that differs: the slots hold the bundle's images with
+ * one byte flipped in several sectors (the first and the last among them); the update sends
+ * exactly those sectors, and the board commits and runs the pair.
+ */
+static void test_sector_skipping_never_skips_a_difference(void **state)
+{
+	struct fx *f = fx_new(1, false);
+	struct dfumgr_bundle *b = bundle(f, "2.0.0+1", 40000, 300000, 0);
+	struct emu_board *eb = &f->loop->boards[0].b;
+	struct dfumgr_update_opts o = DFUMGR_UPDATE_OPTS_INIT;
+	struct dfumgr_update_report r = DFUMGR_UPDATE_REPORT_INIT;
+	struct dfumgr_device_info info;
+	struct dfumgr_dev *dev = NULL;
+	struct dfumgr_match m = {0};
+	struct touched t = {.b = eb};
+	unsigned n[2] = {0, 0}, flips1[4] = {0}, flips0[2] = {0};
+	uint64_t sent = 0;
+
+	(void)state;
+	assert_int_equal(dfumgr_dev_open(f->ctx, f->be, &m, &dev), 0);
+	assert_int_equal(dfumgr_dfu_detach(dev), 0);
+	dev = dfumgr_dev_close(dev);
+	assert_int_equal(wait_board(f, 0, true, &info), 0);
+	assert_int_equal(dfumgr_dev_open_info(f->ctx, f->be, &info, &dev), 0);
+	for (unsigned i = 0; i < 2; i++) {
+		const struct dfumgr_image *img = dfumgr_bundle_image(b, i);
+		uint32_t base = i ? DFUMGR_IMG1_SECONDARY_OFFSET : DFUMGR_IMG0_SECONDARY_OFFSET;
+		unsigned *flips = i ? flips1 : flips0, nf = i ? 4 : 2;
+
+		n[i] = (unsigned)((img->size + 4095) / 4096);
+		if (i) {
+			flips1[0] = 0, flips1[1] = 5, flips1[2] = 37, flips1[3] = n[1] - 1;
+		} else {
+			flips0[0] = 0, flips0[1] = n[0] - 1;
+		}
+		/*
+		 * The right image goes in (the board checks an image's own hash as a download
+		 * ends), then one bit of flash flips in each chosen sector: a byte in the middle
+		 * of the sector, in the last one the image's last.
+		 */
+		assert_int_equal(dfumgr_dfu_download(dev, (uint8_t)i, img->buf, img->size, NULL),
+				 0);
+		for (unsigned k = 0; k < nf; k++) {
+			size_t at = flips[k] == n[i] - 1 ? img->size - 1 : flips[k] * 4096 + 1234;
+
+			eb->qspi.mem[base + at] ^= 0x01;
+			sent += flips[k] == n[i] - 1 ? img->size - flips[k] * 4096 : 4096;
+		}
+	}
+	dev = dfumgr_dev_close(dev);
+	/* the board is in DFU mode: the update starts there */
+	eb->power.trace = touched_write;
+	eb->power.trace_user = &t;
+	t.on = true;
+	o.progress = touched_progress;
+	o.user = &t;
+	assert_int_equal(update(f, b, &o, &r), 0);
+	eb->power.trace = NULL;
+	print_message("  sent %" PRIu64 " bytes, skipped %" PRIu64 " (%u + %u sectors)\n", r.bytes,
+		      r.bytes_skipped, r.sectors_skipped[0], r.sectors_skipped[1]);
+	assert_int_equal(touched_count(&t, 1), 4);
+	for (unsigned k = 0; k < 4; k++)
+		assert_true(touched_sector(&t, 1, flips1[k]));
+	assert_int_equal(touched_count(&t, 0), 2);
+	for (unsigned k = 0; k < 2; k++)
+		assert_true(touched_sector(&t, 0, flips0[k]));
+	assert_int_equal(r.sectors_skipped[1], n[1] - 4);
+	assert_int_equal(r.sectors_skipped[0], n[0] - 2);
+	assert_int_equal(r.bytes, sent);
+	assert_int_equal(r.bytes + r.bytes_skipped,
+			 dfumgr_bundle_image(b, 0)->size + dfumgr_bundle_image(b, 1)->size);
+	expect_running(f, 0, "2.0.0+1", "2.0.0+1");
+	assert_int_equal(dfumgr_verify_device(f->ctx, f->be, b, NULL, &r), 0);
+	dfumgr_bundle_free(b);
+	fx_free(f);
+}
+
+/* Resume after a cut: a power cut at byte `at` of image `alt`, then a re-run. */
+static void resume_case(int alt, uint64_t at)
+{
+	struct fx *f = fx_new(1, false);
+	struct dfumgr_bundle *b = bundle(f, "2.0.0+1", 40000, 300000, 0);
+	struct emu_board *eb = &f->loop->boards[0].b;
+	struct dfumgr_update_report r = DFUMGR_UPDATE_REPORT_INIT;
+	size_t size[2] = {dfumgr_bundle_image(b, 0)->size, dfumgr_bundle_image(b, 1)->size};
+	unsigned whole = (unsigned)(at / 4096);
+
+	print_message("resume: power cut at byte %" PRIu64 " of image %d\n", at, alt);
+	eb->fault.power_cut_at[alt] = at;
+	assert_int_equal(update(f, b, NULL, &r), -DFUMGR_E_DISCONNECTED);
+	assert_false(r.committed);
+	expect_running(f, 0, "1.0.0+0", "1.0.0+0");
+	assert_int_equal(update(f, b, NULL, &r), 0);
+	print_message("  re-run: sent %" PRIu64 " of %zu bytes\n", r.bytes, size[0] + size[1]);
+	/* every sector the download had finished before the cut is kept */
+	assert_int_equal(r.sectors_skipped[alt], whole);
+	if (alt == 0) /* image 1 was whole before the cut: nothing of it is sent again */
+		assert_int_equal(r.sectors_skipped[1], (size[1] + 4095) / 4096);
+	assert_int_equal(r.bytes + r.bytes_skipped, size[0] + size[1]);
+	expect_running(f, 0, "2.0.0+1", "2.0.0+1");
+	/* the right digests: what the board runs is the bundle's pair */
+	assert_int_equal(dfumgr_verify_device(f->ctx, f->be, b, NULL, &r), 0);
+	dfumgr_bundle_free(b);
+	fx_free(f);
+}
+
+static void test_resume_after_a_cut(void **state)
+{
+	(void)state;
+	resume_case(1, 100);
+	resume_case(1, 3 * 4096 + 100);
+	resume_case(1, 150000);
+	resume_case(1, 299000);
+	resume_case(0, 20000);
+	resume_case(0, 40000);
+}
+
+/*
+ * A release whose image 1 payload does not change: swap-move leaves the image the board ran
+ * before in its update slot, so from the second such release on only image 1's header and TLV
+ * sectors travel.
+ */
+static void test_unchanged_payload_sends_little(void **state)
+{
+	struct fx *f = fx_new(1, false);
+	struct dfumgr_bundle *b[3] = {bundle(f, "2.0.0+1", 40000, 300000, 0),
+				      bundle(f, "2.1.0+0", 40000, 300000, 0),
+				      bundle(f, "2.2.0+0", 40000, 300000, 0)};
+	struct dfumgr_update_report r = DFUMGR_UPDATE_REPORT_INIT;
+	size_t n1 = (dfumgr_bundle_image(b[2], 1)->size + 4095) / 4096;
+
+	(void)state;
+	assert_int_equal(update(f, b[0], NULL, &r), 0);
+	assert_int_equal(update(f, b[1], NULL, &r), 0);
+	assert_int_equal(update(f, b[2], NULL, &r), 0);
+	print_message("  third release: image 1 %u of %zu sectors skipped, %" PRIu64
+		      " bytes sent\n",
+		      r.sectors_skipped[1], n1, r.bytes);
+	/* the header's sector and the TLVs' (signature, hash) changed; the payload's did not */
+	assert_int_equal(r.sectors_skipped[1], n1 - 2);
+	expect_running(f, 0, "2.2.0+0", "2.2.0+0");
+	for (int i = 0; i < 3; i++)
+		dfumgr_bundle_free(b[i]);
+	fx_free(f);
+}
+
 static void test_status_texts(void **state)
 {
 	(void)state;
@@ -587,6 +818,10 @@ int main(void)
 	    cmocka_unit_test(test_plain_dfu_device_upload_verification),
 	    cmocka_unit_test(test_dfu_engine_download_upload_and_errors),
 	    cmocka_unit_test(test_commit_only_after_another_tool_wrote_the_slots),
+	    cmocka_unit_test(test_pipelined_program_error),
+	    cmocka_unit_test(test_sector_skipping_never_skips_a_difference),
+	    cmocka_unit_test(test_resume_after_a_cut),
+	    cmocka_unit_test(test_unchanged_payload_sends_little),
 	    cmocka_unit_test(test_status_texts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
