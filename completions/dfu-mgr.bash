@@ -59,7 +59,7 @@ _dfu_mgr()
 	verify-bundle) opts="$keys -j --json" ;;
 	keygen) opts="-o --output" ;;
 	list) opts="$target -w --wait --no-info -j --json" ;;
-	update) opts="$target $keys --allow-downgrade --no-verify --permanent --retries --timeout --transfer-size -q --quiet -j --json" ;;
+	update) opts="$target $keys --allow-downgrade --no-verify --permanent --retries --timeout --transfer-size --no-skip -q --quiet -j --json" ;;
 	provision) opts="-a --all -S --serial --serials -w --wait -t --timeout --jobs -f --force -r --report -l --log $keys --allow-downgrade --retries --transfer-size -q --quiet -j --json" ;;
 	verify | commit) opts="$target $keys --permanent -j --json" ;;
 	download | upload) opts="$target -a --alt -t --transfer-size -n --max -q --quiet" ;;

@@ -193,6 +193,7 @@ void dfu_dev_init(struct dfu_dev *dev, const struct dfu_dev_ops *ops, void *user
 		dev->no_upload = cfg->no_upload;
 		dev->version_cmp_build = cfg->version_cmp_build;
 		dev->mcuboot_1768 = cfg->mcuboot_1768;
+		dev->legacy_download = cfg->legacy_download;
 	}
 	dev->dfu_mode = dfu_mode;
 	dev->state = dfu_mode ? DFU_STATE_IDLE : DFU_STATE_APP_IDLE;
@@ -320,7 +321,7 @@ static int erase_range(struct dfu_dev *dev, unsigned image, uint32_t off, uint32
 
 		if (bit_get(dev->erased[image], s))
 			continue;
-		if (!area_blank(dev, area, s * unit, unit)) {
+		if (dev->legacy_download || !area_blank(dev, area, s * unit, unit)) {
 			rc = dev->ops->erase(dev->user, area, s * unit, unit, cost);
 			if (rc == 0)
 				rc = check_erased(dev, area, s * unit, unit);
@@ -835,6 +836,11 @@ static int getstatus(struct dfu_dev *dev, uint8_t *data, uint16_t wLength, uint6
 				break;
 			}
 			dev->slot_state[dev->alt] = read_slot_state(dev, dev->alt);
+			if (dev->legacy_download) {
+				dev->state = DFU_STATE_MANIFEST;
+				dev->poll_ms = 0;
+				break;
+			}
 		}
 		/*
 		 * Manifestation tolerant and complete: straight back to dfuIDLE (§A.1). dfuMANIFEST
@@ -954,7 +960,8 @@ static int dnload(struct dfu_dev *dev, const struct dfu_setup *s, const uint8_t 
 	 * finds the download complete.
 	 */
 	end = known_image_end(dev);
-	dev->drain = (end && (uint64_t)off + len >= end) || (dev->last_len && len < dev->last_len);
+	dev->drain = dev->legacy_download || (end && (uint64_t)off + len >= end) ||
+		     (dev->last_len && len < dev->last_len);
 	dev->last_len = (uint16_t)len;
 	if (dev->block_error)
 		return 0;
@@ -1468,6 +1475,8 @@ static int get_info(struct dfu_dev *dev, uint8_t *data, uint16_t wLength)
 	commit_step(dev, 16 * DFU_DIGEST_STEP);
 	if (dev->no_upload)
 		caps &= (uint16_t)~DFUMGR_CAP_UPLOAD;
+	if (dev->legacy_download)
+		caps &= (uint16_t)~DFUMGR_CAP_SECTOR_DIGESTS;
 	if (!dev->version_cmp_build)
 		caps &= (uint16_t)~DFUMGR_CAP_VERSION_BUILD;
 	memset(data, 0, DFUMGR_INFO_LEN);
@@ -1539,6 +1548,8 @@ static int sector_digests(struct dfu_dev *dev, const struct dfu_setup *s, uint8_
 	uint32_t first = (uint32_t)page * DFUMGR_SECTORS_PER_PAGE, n;
 	bool in = s->bmRequestType == REQ_TYPE_VENDOR_IN;
 
+	if (dev->legacy_download)
+		return reject(dev, DFUMGR_DEV_BAD_REQUEST);
 	if (alt >= DFUMGR_N_IMAGES)
 		return reject(dev, DFUMGR_DEV_BAD_ALT);
 	if (first >= digest_sectors(dev, alt))

@@ -110,6 +110,13 @@ struct dfu_dev_config {
 	 * than image 0's (mcu-tools/mcuboot#1768): refuse such pairs at COMMIT.
 	 */
 	bool mcuboot_1768;
+	/*
+	 * The download as the shim did it before it was pipelined, for benchmarks that measure
+	 * the gain in one run (dfu-mgr-emu's "legacy" control command): one block in flash at a
+	 * time (each GETSTATUS busy until it is programmed), every sector erased, blank or not,
+	 * dfuMANIFEST with bwPollTimeout 0 before dfuIDLE, no SECTOR_DIGESTS. Never in firmware.
+	 */
+	bool legacy_download;
 };
 
 /* A control request as it arrives in the SETUP packet. */
@@ -183,6 +190,7 @@ struct dfu_dev {
 	bool no_upload;
 	bool version_cmp_build;
 	bool mcuboot_1768;
+	bool legacy_download; /* dfu_dev_config.legacy_download */
 	bool dfu_mode;
 
 	uint8_t state;  /* enum dfu_state */

@@ -228,6 +228,7 @@ static struct dfu_dev_config board_config(const struct emu_board *b)
 	    .no_upload = b->no_upload,
 	    .version_cmp_build = b->version_cmp_build,
 	    .mcuboot_1768 = b->mcuboot_1768,
+	    .legacy_download = b->legacy_download,
 	};
 }
 

@@ -67,7 +67,8 @@ struct emu_board {
 	uint16_t hw_revision;
 	bool no_upload;
 	bool version_cmp_build;
-	bool mcuboot_1768; /* the firmware guards against mcu-tools/mcuboot#1768 */
+	bool mcuboot_1768;    /* the firmware guards against mcu-tools/mcuboot#1768 */
+	bool legacy_download; /* the shim's download before pipelining (benchmarks) */
 	const struct dfumgr_key *mcuboot_key; /* MCUboot's signature key, or NULL (hash only) */
 	enum emu_mode mode;
 	enum emu_app_state app;

@@ -271,6 +271,14 @@ static cJSON *ctl_command(struct emu *e, char *line)
 		e->boards[i]->no_serial = !strcmp(argv[2], "off");
 		return reply_ok();
 	}
+	if (!strcmp(argv[0], "legacy")) {
+		/* the shim's download before pipelining, for benchmarks: now and after each boot */
+		if (argc != 3 || (strcmp(argv[2], "on") && strcmp(argv[2], "off")))
+			return reply_error("usage: legacy BOARD on|off");
+		e->boards[i]->legacy_download = !strcmp(argv[2], "on");
+		e->boards[i]->dev.legacy_download = e->boards[i]->legacy_download;
+		return reply_ok();
+	}
 	if (strcmp(argv[0], "state") && strcmp(argv[0], "reset") && strcmp(argv[0], "unplug") &&
 	    strcmp(argv[0], "plug"))
 		return reply_error("unknown command %s", argv[0]);

@@ -157,6 +157,7 @@ static void usage(FILE *f)
 	    "Control commands: list | add [SERIAL] | state B | reset B | unplug B | plug B |\n"
 	    "  plain B on|off (no vendor requests: a plain DFU 1.1 device) |\n"
 	    "  serial B on|off (off: no serial number from the next enumeration) |\n"
+	    "  legacy B on|off (download as before pipelining: benchmarks) |\n"
 	    "  fault B disconnect|power-cut|program-error|corrupt-read|bad-erase|wrong-digest ALT "
 	    "N\n"
 	    "  | fault B stall N | fault B clear   (B = serial or index; replies are JSON "

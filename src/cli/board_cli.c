@@ -174,10 +174,17 @@ static void print_report(struct cli *cli, const struct dfumgr_update_report *r, 
 		if (r->bytes)
 			printf("  downloaded     %" PRIu64 " bytes (image 0 x%u, image 1 x%u)\n",
 			       r->bytes, r->downloads[0], r->downloads[1]);
+		if (r->bytes_skipped)
+			printf("  not sent       %" PRIu64
+			       " bytes already in the slots (image 0 %u, image 1 %u sectors)\n",
+			       r->bytes_skipped, r->sectors_skipped[0], r->sectors_skipped[1]);
 		if (r->serial[0] || r->path[0])
 			printf("  verification   %s%s\n", dfumgr_verify_method_name(r->verify),
 			       r->shim ? "" : " (not a dfu-mgr shim: plain DFU 1.1)");
 		printf("  time           %.2f s\n", (double)r->total_us / 1e6);
+		if (r->new_pair_us)
+			printf("  new pair runs  after %.2f s (MCUboot's swap included)\n",
+			       (double)r->new_pair_us / 1e6);
 		if (rc < 0)
 			printf("  stopped in     %s%s\n", dfumgr_phase_name(r->phase),
 			       r->cancelled ? " (cancelled)" : "");
@@ -211,6 +218,11 @@ static void print_report(struct cli *cli, const struct dfumgr_update_report *r, 
 		jw_end_arr(&w);
 	}
 	jw_uint(&w, "bytes", r->bytes);
+	jw_uint(&w, "bytes_skipped", r->bytes_skipped);
+	jw_arr(&w, "sectors_skipped");
+	jw_uint(&w, NULL, r->sectors_skipped[0]);
+	jw_uint(&w, NULL, r->sectors_skipped[1]);
+	jw_end_arr(&w);
 	jw_arr(&w, "downloads");
 	jw_uint(&w, NULL, r->downloads[0]);
 	jw_uint(&w, NULL, r->downloads[1]);
@@ -224,6 +236,10 @@ static void print_report(struct cli *cli, const struct dfumgr_update_report *r, 
 	jw_end_obj(&w);
 	snprintf(v, sizeof(v), "%.3f", (double)r->total_us / 1e6);
 	jw_str(&w, "seconds", v);
+	if (r->new_pair_us) {
+		snprintf(v, sizeof(v), "%.3f", (double)r->new_pair_us / 1e6);
+		jw_str(&w, "new_pair_seconds", v);
+	}
 	jw_str(&w, "board_state", r->board_state);
 	if (rc < 0) {
 		jw_obj(&w, "error");
@@ -249,6 +265,7 @@ int run_update(struct cli *cli, int argc, char **argv, enum update_kind kind, co
 	    {"retries", required_argument, NULL, OPT_RETRIES},
 	    {"timeout", required_argument, NULL, OPT_TIMEOUT},
 	    {"transfer-size", required_argument, NULL, OPT_TRANSFER},
+	    {"no-skip", no_argument, NULL, OPT_NO_SKIP},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
@@ -283,6 +300,11 @@ int run_update(struct cli *cli, int argc, char **argv, enum update_kind kind, co
 			break;
 		case OPT_PERMANENT:
 			o.permanent = true;
+			break;
+		case OPT_NO_SKIP:
+			if (kind != KIND_UPDATE)
+				return cli_usage_error(cli, cmd, "--no-skip is an update option");
+			o.no_skip = true;
 			break;
 		case OPT_RETRIES:
 			if (!cli_parse_u32(optarg, 10, &v))

@@ -44,6 +44,7 @@ enum {
 	OPT_RETRIES,
 	OPT_TIMEOUT,
 	OPT_TRANSFER,
+	OPT_NO_SKIP,
 };
 
 extern const char target_help[];

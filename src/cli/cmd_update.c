@@ -14,6 +14,8 @@ static const char help[] =
     "      --retries N          re-downloads of a wrong image (default 2)\n"
     "      --timeout S          wait for re-enumeration (default 30)\n"
     "      --transfer-size N    DFU block size (default: the board's)\n"
+    "      --no-skip            send every sector (by default a board that lists its\n"
+    "                           slots' sector digests is sent only those that differ)\n"
     "  -q, --quiet              no progress\n"
     "  -j, --json               machine-readable report on stdout\n\n"
     "Exit status: 0 updated, 1 verification failed, 64 usage or several boards match,\n"

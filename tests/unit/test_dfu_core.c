@@ -1398,6 +1398,46 @@ static void test_blank_sectors(void **state)
 	fx_free(f);
 }
 
+/*
+ * The benchmarks' baseline (legacy_download): one block at a time, every sector erased, no
+ * SECTOR_DIGESTS, dfuMANIFEST before dfuIDLE; the bytes it leaves are the same.
+ */
+static void test_legacy_download(void **state)
+{
+	struct fx *f = fx_new(true);
+	struct dfu_dev_config legacy = cfg;
+	uint8_t *data = pattern(3 * 4096, 13);
+	uint32_t poll;
+
+	(void)state;
+	legacy.legacy_download = true;
+	dfu_dev_init(&f->dev, &ops, &f->ram, true, &legacy);
+	f->ram.erase_cost_us = 48000;
+	f->ram.program_cost_us = 14400;
+	assert_int_equal(req(f, 0xc1, DFUMGR_REQ_GET_INFO, 0, DFUMGR_INFO_LEN), DFUMGR_INFO_LEN);
+	assert_int_equal(f->buf[DFUMGR_INFO_CAPS] & DFUMGR_CAP_SECTOR_DIGESTS, 0);
+	assert_int_equal(req(f, 0xc1, DFUMGR_REQ_SECTOR_DIGESTS, 1, DFUMGR_SECTORS_LEN),
+			 DFU_DEV_STALL);
+	assert_int_equal(dfu_dev_set_alt(&f->dev, 1), 0);
+	for (uint16_t b = 0; b < 3; b++) {
+		memcpy(f->buf, data + b * 4096, 4096);
+		assert_int_equal(req(f, 0x21, DFU_DNLOAD, b, 4096), 0);
+		/* busy until this very block is in flash: erase (blank or not) and program */
+		assert_int_equal(getstatus(f, NULL, &poll), DFU_STATE_DNBUSY);
+		assert_int_equal(poll, 63);
+		f->now += (uint64_t)poll * 1000;
+		expect_state(f, DFU_STATE_DNLOAD_IDLE, DFU_STATUS_OK);
+	}
+	assert_int_equal(req(f, 0x21, DFU_DNLOAD, 3, 0), 0);
+	assert_int_equal(getstatus(f, NULL, &poll), DFU_STATE_MANIFEST);
+	assert_int_equal(poll, 0);
+	expect_state(f, DFU_STATE_IDLE, DFU_STATUS_OK);
+	assert_int_equal(f->ram.erases, 3);
+	assert_memory_equal(f->ram.mem[DFU_AREA_IMG1_SECONDARY], data, 3 * 4096);
+	free(data);
+	fx_free(f);
+}
+
 /* The SHA-256 of sector k of data as a download leaves it (padded with 0xff). */
 static void sector_sha(const uint8_t *data, size_t size, uint32_t k, uint8_t out[32])
 {
@@ -1598,6 +1638,7 @@ int main(void)
 	    cmocka_unit_test(test_no_upload),
 	    cmocka_unit_test(test_pipelined_program_error),
 	    cmocka_unit_test(test_blank_sectors),
+	    cmocka_unit_test(test_legacy_download),
 	    cmocka_unit_test(test_sector_digests_and_sparse_download),
 	    cmocka_unit_test(test_names),
 	};
