@@ -315,7 +315,7 @@ try:
                  ("fault", "0", "program-error", "1", "0x370000"),
                  ("fault", "0", "bad-erase", "0", "0xe0000"),
                  ("fault", "0", "wrong-digest", "1", "0x100000000"),
-                 ("fault", "0", "disconnect", "1"), ("plain", "0", "maybe"), ("state", "-1"),
+                 ("fault", "0", "disconnect", "1"), ("plain", "0", "maybe"), ("legacy", "0"), ("state", "-1"),
                  ("state", "99"), ("state", "0", "extra"), ("frob", "0", "x")]:
         rc, reply = ctlrun(*args)
         check(rc == 1 and reply is not None and "error" in reply, "refused: %s (%r)" % (" ".join(args), reply))
