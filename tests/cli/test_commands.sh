@@ -78,7 +78,8 @@ expect_true "--json report: outcome, phases, ok" python3 -c '
 import json,sys; d=json.loads(sys.argv[1])
 assert d["ok"] and d["outcome"]=="new pair running" and d["outcome_code"]==3, d
 assert float(d["phase_seconds"]["download"]) > 0 and float(d["seconds"]) > 0, d
-assert d["path"]=="9-2" and d["committed"] and not d["cancelled"], d' "$OUT"
+assert d["path"]=="9-2" and d["committed"] and not d["cancelled"], d
+assert d["bytes_skipped"] == 0 and d["sectors_skipped"] == [0, 0] and float(d["new_pair_seconds"]) > 0, d' "$OUT"
 L update -k "$PUB" "$T/b110"
 expect_rc 64 "two boards match: refused, not guessed"
 expect_err "choose one with --serial or --path" "and says how to choose"
@@ -92,6 +93,10 @@ L update -k "$PUB" -S LOOP-0001 "$T/b130"
 expect_rc 65 "1.3.0 with security counter 2 is refused"
 expect_err "security counter 4" "naming the board's counter"
 expect_true "the board still runs 1.2.0+0" test "$(running LOOP-0001)" = "1.2.0+0 1.2.0+0"
+
+L verify --no-skip -k "$PUB" -S LOOP-0001 "$T/b120"
+expect_rc 64 "--no-skip is for update only"
+expect_err "--no-skip is an update option" "and says so"
 
 # --- verify: result and its real time ---
 L verify -k "$PUB" -S LOOP-0001 "$T/b120"

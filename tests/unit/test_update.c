@@ -773,11 +773,13 @@ static void test_resume_after_a_cut(void **state)
 static void test_unchanged_payload_sends_little(void **state)
 {
 	struct fx *f = fx_new(1, false);
-	struct dfumgr_bundle *b[3] = {bundle(f, "2.0.0+1", 40000, 300000, 0),
-				      bundle(f, "2.1.0+0", 40000, 300000, 0),
-				      bundle(f, "2.2.0+0", 40000, 300000, 0)};
+	struct dfumgr_bundle *b[4] = {
+	    bundle(f, "2.0.0+1", 40000, 300000, 0), bundle(f, "2.1.0+0", 40000, 300000, 0),
+	    bundle(f, "2.2.0+0", 40000, 300000, 0), bundle(f, "2.3.0+0", 40000, 300000, 0)};
 	struct dfumgr_update_report r = DFUMGR_UPDATE_REPORT_INIT;
+	struct dfumgr_update_opts o = DFUMGR_UPDATE_OPTS_INIT;
 	size_t n1 = (dfumgr_bundle_image(b[2], 1)->size + 4095) / 4096;
+	size_t whole = dfumgr_bundle_image(b[3], 0)->size + dfumgr_bundle_image(b[3], 1)->size;
 
 	(void)state;
 	assert_int_equal(update(f, b[0], NULL, &r), 0);
@@ -788,8 +790,16 @@ static void test_unchanged_payload_sends_little(void **state)
 		      r.sectors_skipped[1], n1, r.bytes);
 	/* the header's sector and the TLVs' (signature, hash) changed; the payload's did not */
 	assert_int_equal(r.sectors_skipped[1], n1 - 2);
+	assert_true(r.bytes_skipped > 0);
 	expect_running(f, 0, "2.2.0+0", "2.2.0+0");
-	for (int i = 0; i < 3; i++)
+	/* --no-skip: the same kind of release, every byte sent */
+	o.no_skip = true;
+	assert_int_equal(update(f, b[3], &o, &r), 0);
+	assert_int_equal(r.sectors_skipped[1], 0);
+	assert_int_equal(r.bytes_skipped, 0);
+	assert_int_equal(r.bytes, whole);
+	expect_running(f, 0, "2.3.0+0", "2.3.0+0");
+	for (int i = 0; i < 4; i++)
 		dfumgr_bundle_free(b[i]);
 	fx_free(f);
 }
