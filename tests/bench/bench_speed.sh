@@ -21,13 +21,13 @@
 #   BENCH_SPEED_IMG0  image 0 payload bytes (default 16384)
 #   BENCH_SPEED_IMG1  image 1 payload bytes (default 65536)
 #   BENCH_SPEED_REPS  paired runs (default 1); medians of the per-run ratios, min and max
-#   BENCH_SPEED_HAND  1: also the by-hand step with stock dfu-util (default 0)
+#   BENCH_SPEED_STEPS the steps to time (default "unchanged full resume"; add "hand")
 . "$(dirname "$0")/../vm/lib.sh"
 
 N0=${BENCH_SPEED_IMG0:-16384}
 N1=${BENCH_SPEED_IMG1:-65536}
 REPS=${BENCH_SPEED_REPS:-1}
-HAND=${BENCH_SPEED_HAND:-0}
+STEPS=" ${BENCH_SPEED_STEPS:-unchanged full resume} "
 PUB="$D/key-A-pub.pem"
 OLD=EMU-0001
 NEW=EMU-0002
@@ -100,6 +100,8 @@ cut_rerun() {
 	update "$s" "$b"
 }
 
+step() { [[ $STEPS == *" $1 "* ]]; }
+
 one_rep() { # one_rep REP
 	local r=$1 s line t0 last p pids
 	t0=$(now)
@@ -120,20 +122,30 @@ one_rep() { # one_rep REP
 	echo "bench-speed: run $r: slots filled in $(elapsed "$t0") s"
 	emu_start 2 --timing real >/dev/null || return 1
 	emu_ctl legacy $OLD on >/dev/null || return 1
-	for s in $OLD $NEW; do
-		line=$(update "$s" r3) || return 1
-		echo "unchanged $s $r $line" >>"$RES"
-	done
-	for s in $OLD $NEW; do
-		line=$(update "$s" r4) || return 1
-		echo "full $s $r $line" >>"$RES"
-	done
-	for s in $OLD $NEW; do
-		line=$(cut_rerun "$s" r5) || return 1
-		echo "resume $s $r $line" >>"$RES"
-	done
-	last=2.4.0+0
-	if [ "$HAND" = 1 ]; then
+	last=2.1.0+0
+	# the release each step installs follows from the slots the steps before it left
+	if step unchanged; then
+		for s in $OLD $NEW; do
+			line=$(update "$s" r3) || return 1
+			echo "unchanged $s $r $line" >>"$RES"
+		done
+		last=2.2.0+0
+	fi
+	if step full; then
+		for s in $OLD $NEW; do
+			line=$(update "$s" r4) || return 1
+			echo "full $s $r $line" >>"$RES"
+		done
+		last=2.3.0+0
+	fi
+	if step resume; then
+		for s in $OLD $NEW; do
+			line=$(cut_rerun "$s" r5) || return 1
+			echo "resume $s $r $line" >>"$RES"
+		done
+		last=2.4.0+0
+	fi
+	if step hand; then
 		for s in $OLD $NEW; do
 			line=$(by_hand "$s" r6) || return 1
 			echo "hand $s $r $line" >>"$RES"
@@ -191,9 +203,11 @@ names = {"full": "full release, `dfu-mgr update`",
          "hand": "by hand: `dfu-util -e`, 2 downloads, `dfu-mgr commit`"}
 for case in ("full", "unchanged", "resume", "hand"):
     a, b = col(case, OLD), col(case, NEW)
-    print("| %s | %s | %s | %s |" % (names[case], mmm(a), mmm(b), mmm(ratios(a, b))))
+    if a or b:
+        print("| %s | %s | %s | %s |" % (names[case], mmm(a), mmm(b), mmm(ratios(a, b))))
 a, b = col("hand", OLD, 1), col("hand", NEW, 1)
-print("| stock dfu-util, the 2 downloads alone | %s | %s | %s |" % (mmm(a), mmm(b), mmm(ratios(a, b))))
+if a or b:
+    print("| stock dfu-util, the 2 downloads alone | %s | %s | %s |" % (mmm(a), mmm(b), mmm(ratios(a, b))))
 print()
 full, unch, res_, hand = col("full", NEW), col("unchanged", NEW), col("resume", NEW), col("hand", NEW)
 dl_full, dl_unch = col("full", NEW, 2), col("unchanged", NEW, 2)
