@@ -14,7 +14,7 @@ cmake -S . -B build -G Ninja -DCMAKE_C_COMPILER=gcc >/dev/null
 ninja -C build
 (cd build && ctest --output-on-failure -j"$JOBS") || status=1
 # the figures the VM tests and benchmarks measured (ctest keeps the output of passing tests)
-grep -hE '^(bench:|vm:|emu:|fetch:|threads:|sigterm:|daemon:|update of|dfu-util wrote|dfu-util -e|usbip attach|# times)' \
+grep -hE '^(bench:|bench-speed:|\| |vm:|emu:|fetch:|threads:|sigterm:|daemon:|update of|dfu-util wrote|dfu-util -e|usbip attach|# times)' \
 	build/Testing/Temporary/LastTest.log 2>/dev/null | sed 's/^/  /' || true
 
 echo "== firmware: the nRF5340 DK application (Zephyr), its split, MCUboot, and the glue on native_posix"

@@ -211,22 +211,22 @@ if a or b:
 print()
 full, unch, res_, hand = col("full", NEW), col("unchanged", NEW), col("resume", NEW), col("hand", NEW)
 dl_full, dl_unch = col("full", NEW, 2), col("unchanged", NEW, 2)
-print("Derived (pipelined board):")
-print("- unchanged-payload release / full release, whole update: %s; download phase alone: %s (target <= 0.25)"
+print("bench-speed: derived, pipelined board:")
+print("bench-speed: unchanged-payload release / full release, whole update: %s; download phase alone: %s (target <= 0.25)"
       % (mmm(ratios(full, unch)), mmm(ratios(dl_full, dl_unch))))
-print("- re-run after the cut / full release: %s" % mmm(ratios(full, res_)))
-print("- dfu-mgr update / by hand with dfu-util, full release: %s (target <= 1.00)" % mmm(ratios(hand, full)))
-print("- full release: download phase %s s against its flash bound %.2f s: %s (target <= 1.10);"
+print("bench-speed: re-run after the cut / full release: %s" % mmm(ratios(full, res_)))
+print("bench-speed: dfu-mgr update / by hand with dfu-util, full release: %s (target <= 1.00)" % mmm(ratios(hand, full)))
+print("bench-speed: full release: download phase %s s against its flash bound %.2f s: %s (target <= 1.10);"
       " legacy board: %s"
       % (mmm(dl_full), full_bound, mmm([x / full_bound for x in dl_full]),
          mmm([x / full_bound for x in col("full", OLD, 2)])))
 by = col("full", NEW, 3)
-print("- bytes sent: full %s, unchanged-payload release %s (skipped %s), re-run after the cut %s"
+print("bench-speed: bytes sent: full %s, unchanged-payload release %s (skipped %s), re-run after the cut %s"
       % (mmm(by).split()[0], mmm(col("unchanged", NEW, 3)).split()[0],
          mmm(col("unchanged", NEW, 4)).split()[0], mmm(col("resume", NEW, 3)).split()[0]))
 cpu = [c / (b / 1048576.0) for c, b in zip(col("full", NEW, 1), by) if b]
-print("- host CPU (user + system) of dfu-mgr per MiB sent, full release: %s s" % mmm(cpu))
-print("- MCUboot's swap (swap-move) after the full release, accounted by the emulator (not slept): %s s;"
+print("bench-speed: host CPU (user + system) of dfu-mgr per MiB sent, full release: %s s" % mmm(cpu))
+print("bench-speed: MCUboot's swap (swap-move) after the full release, accounted by the emulator (not slept): %s s;"
       " dfu-mgr's time to the new pair does not include it" % mmm(col("full", NEW, 5)))
 EOF
 finish
