@@ -187,6 +187,8 @@ def sectors(n): return (n + 4095) // 4096
 full_bound = (sectors(s0) + sectors(s1)) * SECTOR_S
 def mmm(xs):
     return "%.2f [%.2f-%.2f]" % (st.median(xs), min(xs), max(xs)) if xs else "-"
+def mi(xs):
+    return "%d" % st.median(xs) if xs else "-"
 def col(case, board, i=0):
     d = rows.get((case, board), {})
     return [d[r][i] for r in sorted(d)]
@@ -222,8 +224,8 @@ print("bench-speed: full release: download phase %s s against its flash bound %.
          mmm([x / full_bound for x in col("full", OLD, 2)])))
 by = col("full", NEW, 3)
 print("bench-speed: bytes sent: full %s, unchanged-payload release %s (skipped %s), re-run after the cut %s"
-      % (mmm(by).split()[0], mmm(col("unchanged", NEW, 3)).split()[0],
-         mmm(col("unchanged", NEW, 4)).split()[0], mmm(col("resume", NEW, 3)).split()[0]))
+      % (mi(by), mi(col("unchanged", NEW, 3)), mi(col("unchanged", NEW, 4)),
+         mi(col("resume", NEW, 3))))
 cpu = [c / (b / 1048576.0) for c, b in zip(col("full", NEW, 1), by) if b]
 print("bench-speed: host CPU (user + system) of dfu-mgr per MiB sent, full release: %s s" % mmm(cpu))
 print("bench-speed: MCUboot's swap (swap-move) after the full release, accounted by the emulator (not slept): %s s;"
