@@ -424,8 +424,16 @@ static int sectors_to_skip(struct run *x, int i, uint8_t **ret_skip, size_t *ret
 		dfumgr_sha256(sector, unit, want[k]);
 	}
 	progress(x, DFUMGR_PHASE_DOWNLOAD, i, 0, img->size);
-	rc = dfumgr_shim_sectors_verify(x->dev, (uint8_t)x->alt[i],
-					(const uint8_t(*)[DFUMGR_SHA256_SIZE])want, n, match);
+	/*
+	 * The board takes SECTOR_DIGESTS only with the alt idle: a board that kept its DFU state
+	 * across a dropped link (a re-run) may still be in the middle of the last download.
+	 */
+	rc = dfumgr_dev_set_alt(x->dev, (uint8_t)x->alt[i]);
+	if (rc == 0)
+		rc = dfumgr_dfu_to_idle(x->dev);
+	if (rc == 0)
+		rc = dfumgr_shim_sectors_verify(x->dev, (uint8_t)x->alt[i],
+						(const uint8_t(*)[DFUMGR_SHA256_SIZE])want, n, match);
 	if (rc < 0) {
 		rc = dfumgr_fail_prefix(x->ctx, rc, "sector digests of image %d on board %s", i,
 					x->r->serial);
