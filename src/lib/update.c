@@ -433,7 +433,8 @@ static int sectors_to_skip(struct run *x, int i, uint8_t **ret_skip, size_t *ret
 		rc = dfumgr_dfu_to_idle(x->dev);
 	if (rc == 0)
 		rc = dfumgr_shim_sectors_verify(x->dev, (uint8_t)x->alt[i],
-						(const uint8_t(*)[DFUMGR_SHA256_SIZE])want, n, match);
+						(const uint8_t(*)[DFUMGR_SHA256_SIZE])want, n,
+						match);
 	if (rc < 0) {
 		rc = dfumgr_fail_prefix(x->ctx, rc, "sector digests of image %d on board %s", i,
 					x->r->serial);
