@@ -15,35 +15,95 @@
 
 #define VHCI_DIR "/sys/devices/platform/vhci_hcd.0"
 
-/* A free full-speed (USB 2 hub) port of vhci-hcd, from its status files. */
-static int vhci_free_port(int skip_below)
+/*
+ * vhci-hcd's ports, from its status files: "status" lists controller 0's ports, "status.N"
+ * controller N's (each controller is a USB bus of its own, with a USB 2 and a USB 3 root hub).
+ * Lines are "hub port sta ...", the port number global, the one the attach file takes.
+ */
+#define VHCI_MAX_HCS 32
+
+static FILE *vhci_status_open(int hc)
 {
-	char path[128], line[256];
+	char path[128];
 
-	for (int c = 0; c < 8; c++) {
-		FILE *f;
+	if (hc == 0)
+		snprintf(path, sizeof(path), "%s/status", VHCI_DIR);
+	else
+		snprintf(path, sizeof(path), "%s/status.%d", VHCI_DIR, hc);
+	return fopen(path, "re");
+}
 
-		if (c == 0)
-			snprintf(path, sizeof(path), "%s/status", VHCI_DIR);
-		else
-			snprintf(path, sizeof(path), "%s/status.%d", VHCI_DIR, c);
-		f = fopen(path, "re");
+/* A status file's next full-speed (USB 2 hub) port: 1 (and whether it is free), 0 at the end. */
+static int vhci_next_hs_port(FILE *f, int *port, bool *is_free)
+{
+	char line[256];
+
+	while (fgets(line, sizeof(line), f)) {
+		char hub[8];
+		int sta;
+
+		if (sscanf(line, "%7s %d %d", hub, port, &sta) == 3 && !strcmp(hub, "hs")) {
+			*is_free = sta == 4; /* VDEV_ST_NULL */
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The first full-speed port of controller hc modulo the number of controllers: where board i's
+ * first attach starts looking, so that the boards spread over the buses as on a station with
+ * several host controllers (Linux enumerates one device at a time per bus). -1: no status file.
+ */
+static int vhci_first_port(unsigned hc)
+{
+	int n = 0, port = -1;
+	bool is_free;
+	FILE *f;
+
+	while (n < VHCI_MAX_HCS && (f = vhci_status_open(n)) != NULL) {
+		fclose(f);
+		n++;
+	}
+	if (!n)
+		return -1;
+	f = vhci_status_open((int)(hc % (unsigned)n));
+	if (!f)
+		return -1;
+	if (vhci_next_hs_port(f, &port, &is_free) != 1)
+		port = -1;
+	fclose(f);
+	return port;
+}
+
+/*
+ * A free full-speed (USB 2 hub) port of vhci-hcd: the lowest numbered from or above, else the
+ * lowest of all (the search wraps around); -1 when none is free.
+ */
+static int vhci_free_port(int from)
+{
+	int lowest = -1;
+
+	for (int c = 0; c < VHCI_MAX_HCS; c++) {
+		FILE *f = vhci_status_open(c);
+		int port;
+		bool is_free;
+
 		if (!f)
 			break;
-		while (fgets(line, sizeof(line), f)) {
-			char hub[8];
-			int port, sta;
-
-			if (sscanf(line, "%7s %d %d", hub, &port, &sta) == 3 &&
-			    !strcmp(hub, "hs") && sta == 4 /* VDEV_ST_NULL */ &&
-			    port >= skip_below) {
+		while (vhci_next_hs_port(f, &port, &is_free) == 1) {
+			if (!is_free)
+				continue;
+			if (port >= from) {
 				fclose(f);
 				return port;
 			}
+			if (lowest < 0)
+				lowest = port;
 		}
 		fclose(f);
 	}
-	return -1;
+	return lowest;
 }
 
 /* How long a re-attach waits for the board's old port before it takes any free one. */
@@ -53,7 +113,7 @@ int emu_vhci_attach(struct emu *e, unsigned i)
 {
 	struct emu_board *b = e->boards[i];
 	struct link *l = &e->links[i];
-	int sv[2], port = -1, fd, same;
+	int sv[2], port = -1, fd, same, start;
 	char path[128], msg[64];
 
 	/*
@@ -75,6 +135,8 @@ int emu_vhci_attach(struct emu *e, unsigned i)
 		}
 	}
 	l->port_wait_us = 0;
+	/* a first attach: board i starts on controller i mod the number of controllers */
+	start = same >= 0 ? same : l->vhci_port >= 0 ? l->vhci_port : vhci_first_port(i);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
 	snprintf(path, sizeof(path), "%s/attach", VHCI_DIR);
@@ -82,7 +144,8 @@ int emu_vhci_attach(struct emu *e, unsigned i)
 		ssize_t w;
 		int n;
 
-		port = tries == 0 && same >= 0 ? same : vhci_free_port(port + 1);
+		port =
+		    tries == 0 && same >= 0 ? same : vhci_free_port(tries == 0 ? start : port + 1);
 		if (port < 0)
 			break;
 		fd = open(path, O_WRONLY | O_CLOEXEC);
