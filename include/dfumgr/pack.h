@@ -23,7 +23,7 @@ extern "C" {
 #define DFUMGR_PACK_VID_DEFAULT   0x1915u /* Nordic Semiconductor */
 #define DFUMGR_PACK_PID_DEFAULT   0x5300u
 /* Where image 1's code runs: the XIP window + its primary slot + the 0x200-byte header. */
-#define DFUMGR_PACK_QSPI_ADDRESS_DEFAULT                                                          \
+#define DFUMGR_PACK_QSPI_ADDRESS_DEFAULT                                                           \
 	(DFUMGR_QSPI_XIP_BASE + DFUMGR_IMG1_PRIMARY_OFFSET + 0x200u)
 
 struct dfumgr_pack_opts {

@@ -157,11 +157,12 @@ DFUMGR_EXPORT int dfumgr_pack_payloads(struct dfumgr_ctx *ctx, const uint8_t *in
 	 */
 	if ((r.image_size[1] + DFUMGR_QSPI_SECTOR_SIZE - 1) / DFUMGR_QSPI_SECTOR_SIZE <
 	    (r.image_size[0] + DFUMGR_QSPI_SECTOR_SIZE - 1) / DFUMGR_QSPI_SECTOR_SIZE)
-		dfumgr_log(ctx, DFUMGR_LOG_WARNING,
-			   "image 1 (%zu bytes) is smaller than image 0 (%zu bytes): MCUboot before "
-			   "2.1 cannot swap such a pair (mcu-tools/mcuboot#1768), so a dfu-mgr board "
-			   "refuses it unless the image 1 it runs is at least as large as image 0",
-			   r.image_size[1], r.image_size[0]);
+		dfumgr_log(
+		    ctx, DFUMGR_LOG_WARNING,
+		    "image 1 (%zu bytes) is smaller than image 0 (%zu bytes): MCUboot before "
+		    "2.1 cannot swap such a pair (mcu-tools/mcuboot#1768), so a dfu-mgr board "
+		    "refuses it unless the image 1 it runs is at least as large as image 0",
+		    r.image_size[1], r.image_size[0]);
 	rc = fill_manifest(ctx, opts, &r);
 	if (rc < 0)
 		goto fail;
