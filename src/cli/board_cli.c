@@ -125,6 +125,45 @@ bool target_opt(struct cli *cli, const char *cmd, struct target *t, int c, int *
 	}
 }
 
+int board_cmd_args(struct cli *cli, const char *cmd, const char *about, int argc, char **argv,
+		   struct target *t, struct dfumgr_board_opts *o)
+{
+	static const struct option longopts[] = {
+	    TARGET_LONGOPTS,
+	    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	uint32_t v;
+	int c, ret;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "d:S:p:h", longopts, NULL)) != -1) {
+		if (target_opt(cli, cmd, t, c, &ret)) {
+			if (ret != EXIT_OK)
+				return ret;
+			continue;
+		}
+		if (c == OPT_TIMEOUT) {
+			if (!cli_parse_u32(optarg, 3600, &v) || !v)
+				return cli_usage_error(cli, cmd, "bad --timeout '%s' (seconds)",
+						       optarg);
+			o->timeout_ms = v * 1000;
+			continue;
+		}
+		if (c == 'h') {
+			printf("Usage: dfu-mgr %s [OPTIONS]\n%s\n\n%s"
+			       "      --timeout S          wait for re-enumeration (default 30)\n",
+			       cmd, about, target_help);
+			return EXIT_OK;
+		}
+		return cli_usage_error(cli, cmd, "unknown option");
+	}
+	if (optind != argc)
+		return cli_usage_error(cli, cmd, "no arguments expected");
+	return -1;
+}
+
 int cli_open_bundle(struct cli *cli, const char *cmd, struct target *t, const char *dir,
 		    struct dfumgr_bundle **ret)
 {

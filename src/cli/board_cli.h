@@ -10,6 +10,7 @@
 #include <getopt.h>
 
 #include "cli.h"
+#include "dfumgr/board.h"
 #include "dfumgr/bundle.h"
 #include "dfumgr/device.h"
 #include "dfumgr/progress.h"
@@ -67,6 +68,13 @@ bool target_opt(struct cli *cli, const char *cmd, struct target *t, int c, int *
 /* Opens and checks BUNDLE with the trusted keys of t (EXIT_OK or an exit code, printed). */
 int cli_open_bundle(struct cli *cli, const char *cmd, struct target *t, const char *dir,
 		    struct dfumgr_bundle **ret);
+
+/*
+ * The arguments of dfu-mgr detach and reboot: the target options, --timeout, --help (about: the
+ * text between the usage line and the options), no operands. -1: go on; else the exit code.
+ */
+int board_cmd_args(struct cli *cli, const char *cmd, const char *about, int argc, char **argv,
+		   struct target *t, struct dfumgr_board_opts *o);
 
 enum update_kind { KIND_UPDATE, KIND_VERIFY, KIND_COMMIT };
 /* dfu-mgr update / verify / commit: help is the command's --help text. */
