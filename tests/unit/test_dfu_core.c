@@ -22,6 +22,10 @@ struct ram {
 	int fail_program_after; /* >0: that many programs succeed, then fail */
 	struct dfumgr_sha256 *h[DFU_SHA_CONTEXTS];
 	int detached, rebooted, erases;
+	int works; /* ops->work calls (the async variant's "wake the flash thread") */
+	/* called inside program, as a platform that releases its lock there lets requests in */
+	void (*during_program)(void *ctx);
+	void *during_ctx;
 };
 
 static int ram_erase(void *u, enum dfu_area a, uint32_t off, uint32_t len, uint32_t *cost)
@@ -51,6 +55,8 @@ static int ram_program(void *u, enum dfu_area a, uint32_t off, const uint8_t *d,
 		return DFU_FLASH_PROGRAM_FAILED;
 	}
 	assert_true(off + len <= r->size[a]);
+	if (r->during_program)
+		r->during_program(r->during_ctx);
 	for (uint32_t i = 0; i < len; i++)
 		r->mem[a][off + i] &= d[i]; /* NOR: program only clears bits */
 	if (r->corrupt_program)
@@ -1610,6 +1616,219 @@ static void test_sector_digests_and_sparse_download(void **state)
 	fx_free(f);
 }
 
+/* ---- the async flash variant (ops->work: the Zephyr glue's flash thread) ---- */
+
+static void ram_work(void *u)
+{
+	((struct ram *)u)->works++;
+}
+
+static const struct dfu_dev_ops async_ops = {
+    .erase = ram_erase,
+    .program = ram_program,
+    .read = ram_read,
+    .sha256_start = ram_sha_start,
+    .sha256_update = ram_sha_update,
+    .sha256_finish = ram_sha_finish,
+    .detach = ram_detach,
+    .reboot = ram_reboot,
+    .work = ram_work,
+};
+
+/* GETSTATUS that may have to wait: DFU_DEV_WAIT, or the state. */
+static int try_getstatus(struct fx *f, uint8_t *status)
+{
+	int rc = req(f, 0xa1, DFU_GETSTATUS, 0, 6);
+
+	if (rc == DFU_DEV_WAIT)
+		return rc;
+	assert_int_equal(rc, 6);
+	assert_int_equal(f->buf[1] | f->buf[2] << 8 | f->buf[3] << 16, 0); /* no bwPollTimeout */
+	if (status)
+		*status = f->buf[0];
+	return f->buf[4];
+}
+
+/*
+ * One block as the glue handles it: the DNLOAD returns at once; a GETSTATUS the core cannot
+ * answer yet (DFU_DEV_WAIT) is held back while the "flash thread" finishes a block, then asked
+ * again. Returns the state and status the host finally sees.
+ */
+static uint8_t async_block(struct fx *f, uint16_t block, const uint8_t *data, uint16_t len,
+			   uint8_t *status)
+{
+	int st;
+
+	memcpy(f->buf, data, len);
+	assert_int_equal(req(f, 0x21, DFU_DNLOAD, block, len), 0);
+	while ((st = try_getstatus(f, status)) == DFU_DEV_WAIT)
+		assert_true(dfu_dev_work(&f->dev, f->now));
+	return (uint8_t)st;
+}
+
+/* A whole download in the async variant, ending in dfuIDLE; the flash work left is run. */
+static void async_download(struct fx *f, uint8_t alt, const uint8_t *data, size_t n)
+{
+	uint16_t block = 0;
+	uint8_t status;
+
+	assert_int_equal(dfu_dev_set_alt(&f->dev, alt), 0);
+	for (size_t off = 0; off < n; off += DFUMGR_TRANSFER_SIZE) {
+		size_t len = n - off < DFUMGR_TRANSFER_SIZE ? n - off : DFUMGR_TRANSFER_SIZE;
+
+		assert_int_equal(async_block(f, block++, data + off, (uint16_t)len, &status),
+				 DFU_STATE_DNLOAD_IDLE);
+	}
+	assert_int_equal(req(f, 0x21, DFU_DNLOAD, block, 0), 0);
+	assert_int_equal(try_getstatus(f, &status), DFU_STATE_IDLE);
+	assert_int_equal(status, DFU_STATUS_OK);
+}
+
+struct reentry {
+	struct fx *f;
+	int calls;
+	int getstatus_rc, upload_rc, info_rc;
+	uint8_t state;
+};
+
+/* A USB request while the flash thread programs with the platform's lock released. */
+static void requests_meanwhile(void *ctx)
+{
+	struct reentry *r = ctx;
+	struct dfu_setup gs = {0xa1, DFU_GETSTATUS, 0, 0, 6};
+	struct dfu_setup gi = {0xc1, DFUMGR_REQ_GET_INFO, 0, 0, DFUMGR_INFO_LEN};
+	uint8_t buf[DFUMGR_INFO_LEN];
+
+	if (r->calls++)
+		return;
+	r->getstatus_rc = dfu_dev_control(&r->f->dev, &gs, buf, r->f->now);
+	r->info_rc = dfu_dev_control(&r->f->dev, &gi, buf, r->f->now);
+	r->state = r->f->dev.state;
+}
+
+/*
+ * The Zephyr glue's mode: ops->work set, the flash work on the platform's thread (here the
+ * test calls dfu_dev_work()). Block N+1 is taken while block N waits for or is in flash work;
+ * a GETSTATUS with both buffers full, the status of the block that ends the image and requests
+ * that read the slots wait (DFU_DEV_WAIT) instead of answering dfuDNBUSY with a time; a
+ * program error of block N is reported at the next status and the slot cannot be committed;
+ * requests that arrive while a program runs (the platform released its lock) are answered.
+ */
+static void test_async_flash(void **state)
+{
+	struct fx *f = fx_new(true);
+	size_t old_size[2], size[2];
+	uint8_t *old[2] = {pair_image(0, 31, "1.0.0", &old_size[0]),
+			   pair_image(1, 32, "1.0.0", &old_size[1])};
+	uint8_t *img[2] = {pair_image(0, 33, "2.0.0", &size[0]),
+			   pair_image(1, 34, "2.0.0", &size[1])};
+	uint8_t blank[4096], status, sha[2][32];
+	uint32_t len[2] = {0, 0};
+	struct reentry re = {.f = f};
+
+	(void)state;
+	memset(blank, 0xff, sizeof(blank));
+	dfu_dev_init(&f->dev, &async_ops, &f->ram, true, &cfg);
+	install_primaries(f, old, old_size);
+	assert_true(size[1] > 3 * 4096 && size[1] < 4 * 4096);
+
+	/* block 0 is taken and handed to the flash thread, nothing is written yet */
+	assert_int_equal(dfu_dev_set_alt(&f->dev, 1), 0);
+	memcpy(f->buf, img[1], 4096);
+	assert_int_equal(req(f, 0x21, DFU_DNLOAD, 0, 4096), 0);
+	assert_int_equal(f->ram.works, 1);
+	assert_memory_equal(f->ram.mem[DFU_AREA_IMG1_SECONDARY], blank, 4096);
+	/* one buffer is free: dfuDNLOAD-IDLE at once, bwPollTimeout 0 */
+	assert_int_equal(try_getstatus(f, &status), DFU_STATE_DNLOAD_IDLE);
+	/* block 1 while block 0 is still not written: both buffers full, the status waits */
+	memcpy(f->buf, img[1] + 4096, 4096);
+	assert_int_equal(req(f, 0x21, DFU_DNLOAD, 1, 4096), 0);
+	assert_int_equal(dfu_dev_blocks_pending(&f->dev), 2);
+	assert_int_equal(try_getstatus(f, NULL), DFU_DEV_WAIT);
+	assert_int_equal(f->dev.state, DFU_STATE_DNLOAD_SYNC); /* nothing changed */
+	/* requests from USB while block 0 is programmed (the platform's lock released) */
+	f->ram.during_program = requests_meanwhile;
+	f->ram.during_ctx = &re;
+	assert_true(dfu_dev_work(&f->dev, f->now));
+	f->ram.during_program = NULL;
+	assert_int_equal(re.getstatus_rc, DFU_DEV_WAIT);
+	assert_int_equal(re.info_rc, DFUMGR_INFO_LEN);
+	assert_int_equal(re.state, DFU_STATE_DNLOAD_SYNC);
+	assert_memory_equal(f->ram.mem[DFU_AREA_IMG1_SECONDARY], img[1], 4096);
+	/* block 0 done: its buffer is free again */
+	assert_int_equal(try_getstatus(f, &status), DFU_STATE_DNLOAD_IDLE);
+	assert_int_equal(dfu_dev_blocks_pending(&f->dev), 1);
+	/* block 2 is taken, block 3 ends the image: its status waits until all is in flash */
+	assert_int_equal(async_block(f, 2, img[1] + 2 * 4096, 4096, &status),
+			 DFU_STATE_DNLOAD_IDLE);
+	memcpy(f->buf, img[1] + 3 * 4096, size[1] - 3 * 4096);
+	assert_int_equal(req(f, 0x21, DFU_DNLOAD, 3, (uint16_t)(size[1] - 3 * 4096)), 0);
+	assert_int_equal(try_getstatus(f, NULL), DFU_DEV_WAIT);
+	assert_true(dfu_dev_work(&f->dev, f->now)); /* block 2 */
+	/* one buffer is free, but block 3 ends the image and is not yet in flash */
+	assert_int_equal(try_getstatus(f, NULL), DFU_DEV_WAIT);
+	assert_true(dfu_dev_work(&f->dev, f->now));
+	assert_false(dfu_dev_work(&f->dev, f->now));
+	assert_int_equal(try_getstatus(f, &status), DFU_STATE_DNLOAD_IDLE);
+	assert_memory_equal(f->ram.mem[DFU_AREA_IMG1_SECONDARY], img[1], size[1]);
+	assert_int_equal(req(f, 0x21, DFU_DNLOAD, 4, 0), 0);
+	assert_int_equal(try_getstatus(f, &status), DFU_STATE_IDLE);
+
+	/* image 0: the program of block 1 fails while block 2 is taken */
+	assert_int_equal(dfu_dev_set_alt(&f->dev, 0), 0);
+	assert_int_equal(async_block(f, 0, img[0], 4096, &status), DFU_STATE_DNLOAD_IDLE);
+	f->ram.fail_program_after = 2; /* block 0's program succeeds, block 1's fails */
+	assert_int_equal(async_block(f, 1, img[0] + 4096, 4096, &status), DFU_STATE_DNLOAD_IDLE);
+	memcpy(f->buf, img[0] + 2 * 4096, size[0] - 2 * 4096);
+	assert_int_equal(req(f, 0x21, DFU_DNLOAD, 2, (uint16_t)(size[0] - 2 * 4096)), 0);
+	/* the status of block 2 waits for block 1's flash work, and reports its failure */
+	while (try_getstatus(f, &status) == DFU_DEV_WAIT)
+		assert_true(dfu_dev_work(&f->dev, f->now));
+	assert_int_equal(f->dev.state, DFU_STATE_ERROR);
+	assert_int_equal(status, DFU_STATUS_ERR_PROG);
+	assert_int_equal(info32(f, 0, DFUMGR_INFO_IMG_FLASH_ERROR), 4096);
+	assert_int_equal(info32(f, 0, DFUMGR_INFO_IMG_WRITTEN), 4096);
+	/* block 2's turn comes, but it is never written; the pair cannot be committed */
+	assert_true(dfu_dev_work(&f->dev, f->now));
+	assert_false(dfu_dev_work(&f->dev, f->now));
+	assert_memory_equal(f->ram.mem[DFU_AREA_IMG0_SECONDARY] + 2 * 4096, blank, 4096);
+	assert_int_equal(req(f, 0x21, DFU_CLRSTATUS, 0, 0), 0);
+	for (int i = 0; i < 2; i++) {
+		len[i] = (uint32_t)size[i];
+		dfumgr_sha256(img[i], size[i], sha[i]);
+	}
+	assert_int_equal(commit(f, len, (const uint8_t(*)[32])sha, 0), DFU_DEV_STALL);
+	assert_int_equal(info(f, DFUMGR_INFO_LAST_ERROR), DFUMGR_DEV_NOT_WRITTEN);
+	assert_false(trailer_magic(f, DFU_AREA_IMG0_SECONDARY));
+	assert_false(trailer_magic(f, DFU_AREA_IMG1_SECONDARY));
+
+	/* requests that read the slots wait for flash work still queued */
+	assert_int_equal(dfu_dev_set_alt(&f->dev, 0), 0);
+	assert_int_equal(async_block(f, 0, img[0], 4096, &status), DFU_STATE_DNLOAD_IDLE);
+	assert_int_equal(req(f, 0x21, DFU_ABORT, 0, 0), 0);
+	assert_int_equal(dfu_dev_blocks_pending(&f->dev), 1);
+	assert_int_equal(req(f, 0xa1, DFU_UPLOAD, 0, 64), DFU_DEV_WAIT);
+	f->buf[0] = f->buf[1] = f->buf[2] = f->buf[3] = 0;
+	assert_int_equal(req(f, 0x41, DFUMGR_REQ_DIGEST_START, 0, 4), DFU_DEV_WAIT);
+	assert_int_equal(commit(f, len, (const uint8_t(*)[32])sha, 0), DFU_DEV_WAIT);
+	assert_true(dfu_dev_work(&f->dev, f->now));
+	assert_int_equal(req(f, 0xa1, DFU_UPLOAD, 0, 64), 64);
+	assert_memory_equal(f->buf, img[0], 64);
+	assert_int_equal(req(f, 0x21, DFU_ABORT, 0, 0), 0);
+
+	/* a whole download of image 0 again, and the pair commits */
+	async_download(f, 0, img[0], size[0]);
+	assert_int_equal(commit(f, len, (const uint8_t(*)[32])sha, 0), 0);
+	assert_int_equal(commit_wait(f), DFUMGR_COMMIT_DONE);
+	assert_true(trailer_magic(f, DFU_AREA_IMG0_SECONDARY));
+	assert_true(trailer_magic(f, DFU_AREA_IMG1_SECONDARY));
+	for (int i = 0; i < 2; i++) {
+		free(old[i]);
+		free(img[i]);
+	}
+	fx_free(f);
+}
+
 static void test_names(void **state)
 {
 	(void)state;
@@ -1640,6 +1859,7 @@ int main(void)
 	    cmocka_unit_test(test_blank_sectors),
 	    cmocka_unit_test(test_legacy_download),
 	    cmocka_unit_test(test_sector_digests_and_sparse_download),
+	    cmocka_unit_test(test_async_flash),
 	    cmocka_unit_test(test_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,10 +8,13 @@
  *   - the boot (up to the end of the self-test and confirmation) takes less than
  *     CONFIG_DFUMGR_HEALTH_BOOT_MS: image-1 code that hangs at boot stops the feeding;
  *   - afterwards, the main loop checked in within half a timeout;
- *   - no USB request or background step has held the DFU core longer than
- *     CONFIG_DFUMGR_HEALTH_CORE_MAX_MS: a flash operation that never completes stops it.
- * A long DFU download keeps all three true: each request holds the core for one block (at most
- * two 4 KiB erases and a program), the main loop keeps checking in between requests, and
+ *   - no USB request or background step has held the DFU core, and no flash erase or program
+ *     has been running, longer than CONFIG_DFUMGR_HEALTH_CORE_MAX_MS: a flash operation that
+ *     never completes stops it (the flash thread of usb_dfu.c erases and programs with the core
+ *     released, so the flash operations are watched on their own).
+ * A long DFU download keeps all of them true: a request holds the core for at most one block's
+ * flash work (a GETSTATUS waiting for the flash thread releases the core while it waits), one
+ * erase or program takes milliseconds, the main loop keeps checking in between requests, and
  * nothing in it depends on the download's total time.
  *
  * Why the board reset is known at the next boot from the chip's reset reason (RESETREAS.DOG on
@@ -46,7 +49,8 @@ BUILD_ASSERT(CONFIG_DFUMGR_HEALTH_CORE_MAX_MS < CONFIG_DFUMGR_WDT_TIMEOUT_MS * 4
 static const struct device *const wdt = DEVICE_DT_GET(WDT_NODE);
 static int wdt_channel = -1;
 static atomic_t main_seen_ms;
-static atomic_t core_since_ms; /* uptime + 1 when the core was taken, 0 when free */
+static atomic_t core_since_ms;  /* uptime | 1 when the core was taken, 0 when free */
+static atomic_t flash_since_ms; /* uptime | 1 when a flash erase/program began, 0 when none */
 static atomic_t boot_over;
 static uint32_t boot_deadline_ms;
 static uint32_t run_start_ms;
@@ -84,10 +88,21 @@ void shim_health_core_exit(void)
 	atomic_set(&core_since_ms, 0);
 }
 
+void shim_health_flash_enter(void)
+{
+	atomic_set(&flash_since_ms, (atomic_val_t)(now_ms() | 1u));
+}
+
+void shim_health_flash_exit(void)
+{
+	atomic_set(&flash_since_ms, 0);
+}
+
 /* What is wrong, or NULL. */
 static const char *health_problem(uint32_t now)
 {
 	uint32_t core = (uint32_t)atomic_get(&core_since_ms);
+	uint32_t flash = (uint32_t)atomic_get(&flash_since_ms);
 
 	if (!atomic_get(&boot_over)) {
 		if ((int32_t)(now - boot_deadline_ms) > 0)
@@ -97,6 +112,8 @@ static const char *health_problem(uint32_t now)
 	}
 	if (core && now - core > CONFIG_DFUMGR_HEALTH_CORE_MAX_MS)
 		return "a request has held the DFU core too long (flash hanging?)";
+	if (flash && now - flash > CONFIG_DFUMGR_HEALTH_CORE_MAX_MS)
+		return "a flash erase or program has not finished (flash hanging?)";
 	return NULL;
 }
 

@@ -10,6 +10,15 @@
  *   -dfumgr-hang-xip       the image-1 self-test never returns
  *   -dfumgr-stall-flash    QSPI erases and programs never return (a hung flash)
  *   -dfumgr-xip-delay-ms=N the first image-1 call waits N ms (USB is up before it)
+ *   -dfumgr-qspi-erase-us=N  a "QSPI" sector erase takes N us of board time (default 48000,
+ *                          the MX25R64's typical 4 KiB erase); the simulator itself takes none
+ *   -dfumgr-qspi-page-us=N a "QSPI" program takes N us per 256-byte page it touches (default
+ *                          900)
+ *   -dfumgr-fail-program-at=OFF  the first program of an update slot over slot offset OFF
+ *                          fails (a bad flash cell)
+ *   -dfumgr-no-pipeline    no flash thread: the core erases and programs inside the request,
+ *                          one block at a time (the glue before the pipelined download), for
+ *                          the test that measures the difference in one run
  *
  * sys_arch_reboot() replaces native_posix's weak one: every reset of the application (REBOOT,
  * the fatal error handler, the counter-based watchdog's expiry) ends the process after saving
@@ -61,6 +70,26 @@ static void hooks_options(void)
 	     .type = 'u',
 	     .dest = (void *)&shim_hooks.xip_delay_ms,
 	     .descript = "Hold the first image-1 call back this long"},
+	    {.option = "dfumgr-qspi-erase-us",
+	     .name = "us",
+	     .type = 'u',
+	     .dest = (void *)&shim_hooks.qspi_erase_us,
+	     .descript = "Board time of a QSPI 4 KiB sector erase (default 48000)"},
+	    {.option = "dfumgr-qspi-page-us",
+	     .name = "us",
+	     .type = 'u',
+	     .dest = (void *)&shim_hooks.qspi_page_us,
+	     .descript = "Board time per 256-byte page of a QSPI program (default 900)"},
+	    {.option = "dfumgr-fail-program-at",
+	     .name = "offset",
+	     .type = 'u',
+	     .dest = (void *)&shim_hooks.fail_program_at,
+	     .descript = "The first program of an update slot over this offset fails"},
+	    {.is_switch = true,
+	     .option = "dfumgr-no-pipeline",
+	     .type = 'b',
+	     .dest = (void *)&shim_hooks.no_pipeline,
+	     .descript = "No flash thread: flash work inside the request, one block at a time"},
 	    ARG_TABLE_ENDMARKER};
 
 	native_add_command_line_opts(options);
@@ -75,6 +104,11 @@ static void hooks_load(void)
 	/* an unsigned option that was not given reads as UINT32_MAX (cmd_args_set_defaults()) */
 	if (shim_hooks.xip_delay_ms == UINT32_MAX)
 		shim_hooks.xip_delay_ms = 0;
+	if (shim_hooks.qspi_erase_us == UINT32_MAX)
+		shim_hooks.qspi_erase_us = 48000;
+	if (shim_hooks.qspi_page_us == UINT32_MAX)
+		shim_hooks.qspi_page_us = 900;
+	/* fail_program_at: UINT32_MAX, none */
 	if (!retained_path)
 		return;
 	fd = open(retained_path, O_RDONLY | O_CLOEXEC);

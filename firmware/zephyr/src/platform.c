@@ -2,6 +2,11 @@
 /*
  * The core's platform operations on the nRF5340 DK: flash_area for the four slots (image 0
  * primary in the NVMC, the other three on the MX25R64 over QSPI) and TinyCrypt's SHA-256.
+ *
+ * Threads: erase and program run on usb_dfu.c's flash thread with the DFU core released (a
+ * download's blocks), or under the core (COMMIT's trailer rows, the boot's confirmation);
+ * write_lock makes them one at a time (the bounce buffer, the statistics). Reads take no lock
+ * here: the QSPI driver makes a read wait while the flash erases or programs.
  */
 #include <string.h>
 
@@ -60,6 +65,7 @@ static const uint8_t area_id[DFU_AREA_COUNT] = {
 static const struct flash_area *area_fa[DFU_AREA_COUNT];
 static struct tc_sha256_state_struct sha[DFU_SHA_CONTEXTS];
 static struct shim_flash_stats stats;
+static K_MUTEX_DEFINE(write_lock);
 
 /*
  * EasyDMA (QSPI) reads only word-aligned RAM, and the driver programs whole words at aligned
@@ -103,6 +109,83 @@ static void write_end(enum dfu_area area)
 {
 	if (shim_area_map[area].dev == SHIM_FLASH_QSPI)
 		shim_qspi_write_end();
+}
+
+#ifdef CONFIG_DFUMGR_TEST_HOOKS
+/*
+ * native_posix: the flash simulator is instantaneous. A QSPI erase or program first takes its
+ * time (shim_hooks: the MX25R64's typical times unless the test says otherwise) in a sleep,
+ * as the nRF QSPI driver waits for its interrupt: other threads run meanwhile, and reads wait
+ * for write_lock as they would for the driver. The bytes change at the end of that time.
+ */
+static void qspi_time(enum dfu_area area, uint32_t us)
+{
+	if (shim_area_map[area].dev == SHIM_FLASH_QSPI && us)
+		k_usleep((int32_t)MIN(us, (uint32_t)INT32_MAX));
+}
+
+static void erase_time(enum dfu_area area, uint32_t len)
+{
+	qspi_time(area, DIV_ROUND_UP(len, 4096) * shim_hooks.qspi_erase_us);
+}
+
+/* per 256-byte page the write touches */
+static void program_time(enum dfu_area area, uint32_t off, uint32_t len)
+{
+	uint32_t n = len ? (off + len - 1) / 256 - off / 256 + 1 : 0;
+
+	qspi_time(area, n * shim_hooks.qspi_page_us);
+}
+
+/* A program of a secondary slot over the byte the test named fails, once. */
+static bool program_fails(enum dfu_area area, uint32_t off, uint32_t len)
+{
+	uint32_t at = shim_hooks.fail_program_at;
+
+	if ((area != DFU_AREA_IMG0_SECONDARY && area != DFU_AREA_IMG1_SECONDARY) ||
+	    at == UINT32_MAX || at < off || at - off >= len)
+		return false;
+	shim_hooks.fail_program_at = UINT32_MAX;
+	LOG_WRN("program of %s 0x%x+0x%x fails (test hook)", shim_area_map[area].node_label, off,
+		len);
+	return true;
+}
+#else
+static inline void erase_time(enum dfu_area area, uint32_t len)
+{
+	ARG_UNUSED(area);
+	ARG_UNUSED(len);
+}
+
+static inline void program_time(enum dfu_area area, uint32_t off, uint32_t len)
+{
+	ARG_UNUSED(area);
+	ARG_UNUSED(off);
+	ARG_UNUSED(len);
+}
+
+static inline bool program_fails(enum dfu_area area, uint32_t off, uint32_t len)
+{
+	ARG_UNUSED(area);
+	ARG_UNUSED(off);
+	ARG_UNUSED(len);
+	return false;
+}
+#endif
+
+/* Every erase and program: watched by the health check, one at a time. */
+static void op_begin(enum dfu_area area)
+{
+	shim_health_flash_enter();
+	k_mutex_lock(&write_lock, K_FOREVER);
+	write_begin(area);
+}
+
+static void op_end(enum dfu_area area)
+{
+	write_end(area);
+	k_mutex_unlock(&write_lock);
+	shim_health_flash_exit();
 }
 
 static bool in_area(enum dfu_area area, uint32_t off, uint32_t len)
@@ -160,12 +243,12 @@ int shim_platform_init(struct dfu_area_info areas[DFU_AREA_COUNT])
 }
 
 /*
- * About cost_us (bwPollTimeout): flash_area_erase/write return only when the flash is done, so
- * by the time the core answers GETSTATUS the time has already been spent inside the request.
- * Reporting it again would make the host sleep that long a second time (DFU 1.1 §6.1.2: it
- * waits bwPollTimeout before the next GETSTATUS) and halve the download rate; so nothing is
- * added and the device answers dfuDNLOAD-IDLE. The measured times go to shim_flash_stats (and
- * the log) to compare with the datasheet model dfu-mgr-emu uses.
+ * About cost_us (bwPollTimeout): flash_area_erase/write return only when the flash is done, and
+ * the core answers GETSTATUS only once the flash work it has to wait for is done (the flash
+ * thread runs it; usb_dfu.c holds the request back meanwhile). Reporting the time as well would
+ * make the host sleep it a second time (DFU 1.1 §6.1.2: it waits bwPollTimeout before the next
+ * GETSTATUS); so nothing is added and bwPollTimeout stays 0. The measured times go to
+ * shim_flash_stats (and the log) to compare with the datasheet model dfu-mgr-emu uses.
  */
 int shim_flash_erase(void *user, enum dfu_area area, uint32_t off, uint32_t len, uint32_t *cost_us)
 {
@@ -176,11 +259,12 @@ int shim_flash_erase(void *user, enum dfu_area area, uint32_t off, uint32_t len,
 	ARG_UNUSED(cost_us);
 	if (!in_area(area, off, len))
 		return DFU_FLASH_RANGE;
-	write_begin(area);
+	op_begin(area);
 	t0 = k_cycle_get_32();
+	erase_time(area, len);
 	rc = flash_area_erase(area_fa[area], off, len);
 	account(&stats.erase_us, &stats.max_erase_us, &stats.erases, t0);
-	write_end(area);
+	op_end(area);
 	if (rc != 0) {
 		LOG_ERR("Failed to erase %s 0x%x+0x%x: %d", shim_area_map[area].node_label, off,
 			len, rc);
@@ -200,9 +284,12 @@ int shim_flash_program(void *user, enum dfu_area area, uint32_t off, const uint8
 	if (!in_area(area, off, len) || !shim_align_span(off, len, 4, &start, &span) ||
 	    (uint64_t)start + span > area_fa[area]->fa_size)
 		return DFU_FLASH_RANGE;
-	write_begin(area);
+	op_begin(area);
 	t0 = k_cycle_get_32();
-	if (start == off && span == len && ((uintptr_t)data & 3) == 0) {
+	program_time(area, off, len);
+	if (program_fails(area, off, len)) {
+		rc = -EIO;
+	} else if (start == off && span == len && ((uintptr_t)data & 3) == 0) {
 		rc = flash_area_write(area_fa[area], off, data, len);
 	} else {
 		/* 0xff around the data: programming 1s leaves NOR cells as they are */
@@ -220,7 +307,7 @@ int shim_flash_program(void *user, enum dfu_area area, uint32_t off, const uint8
 		}
 	}
 	account(&stats.program_us, &stats.max_program_us, &stats.programs, t0);
-	write_end(area);
+	op_end(area);
 	if (rc != 0) {
 		LOG_ERR("Failed to program %s 0x%x+0x%x: %d", shim_area_map[area].node_label, off,
 			len, rc);
@@ -231,13 +318,21 @@ int shim_flash_program(void *user, enum dfu_area area, uint32_t off, const uint8
 
 int shim_flash_read(void *user, enum dfu_area area, uint32_t off, uint8_t *data, uint32_t len)
 {
+	int rc;
+
 	ARG_UNUSED(user);
 	if (!in_area(area, off, len))
 		return DFU_FLASH_RANGE;
 	if (len == 0)
 		return 0;
+	/* native_posix: wait for the simulated flash as the QSPI driver makes a read wait */
+	if (IS_ENABLED(CONFIG_DFUMGR_TEST_HOOKS))
+		k_mutex_lock(&write_lock, K_FOREVER);
 	/* the nRF QSPI driver handles unaligned addresses, lengths and buffers for reads */
-	return flash_area_read(area_fa[area], off, data, len) == 0 ? 0 : DFU_FLASH_READ_FAILED;
+	rc = flash_area_read(area_fa[area], off, data, len);
+	if (IS_ENABLED(CONFIG_DFUMGR_TEST_HOOKS))
+		k_mutex_unlock(&write_lock);
+	return rc == 0 ? 0 : DFU_FLASH_READ_FAILED;
 }
 
 void shim_sha256_start(void *user, unsigned ctx)
@@ -260,6 +355,8 @@ void shim_sha256_finish(void *user, unsigned ctx, uint8_t digest[32])
 
 void shim_flash_stats_take(struct shim_flash_stats *ret_stats)
 {
+	k_mutex_lock(&write_lock, K_FOREVER);
 	*ret_stats = stats;
 	memset(&stats, 0, sizeof(stats));
+	k_mutex_unlock(&write_lock);
 }

@@ -5,8 +5,9 @@
  *   platform.c   flash_area + tinycrypt behind the core's struct dfu_dev_ops (erase, program,
  *                read, SHA-256); the partition check against dfumgr/wire.h
  *   usb_dfu.c    the DFU class on Zephyr's legacy USB device stack: descriptors, class, vendor
- *                and SET_INTERFACE requests into firmware/core, runtime <-> DFU mode
- *                re-enumeration, reboot, the MS OS 2.0 descriptors
+ *                and SET_INTERFACE requests into firmware/core, the flash thread of the
+ *                pipelined download, runtime <-> DFU mode re-enumeration, reboot, the MS OS 2.0
+ *                descriptors
  *   confirm.c    boot self-test, then the core's confirmation of both images
  *   recovery.c   the record kept across resets, the fatal error handler, the boot decision
  *                (safe mode), every reset the application makes
@@ -123,6 +124,9 @@ void shim_health_boot_done(void);
 /* A USB request or background step holds the DFU core (entered) / released it. */
 void shim_health_core_enter(void);
 void shim_health_core_exit(void);
+/* A flash erase or program began / ended (platform.c; any thread, the core held or not). */
+void shim_health_flash_enter(void);
+void shim_health_flash_exit(void);
 
 /* ---- xip.c ---- */
 
@@ -166,10 +170,14 @@ uint32_t img1_chunk_fnv1a(uint32_t chunk);
 
 /* ---- native_hooks.c (CONFIG_DFUMGR_TEST_HOOKS): what the native_posix tests inject ---- */
 struct shim_test_hooks {
-	bool fault_xip;        /* image-1 code calls k_oops() */
-	bool hang_xip;         /* image-1 code never returns */
-	bool stall_flash;      /* QSPI erases/programs never return */
-	uint32_t xip_delay_ms; /* the boot waits this long before the first image-1 call */
+	bool fault_xip;           /* image-1 code calls k_oops() */
+	bool hang_xip;            /* image-1 code never returns */
+	bool stall_flash;         /* QSPI erases/programs never return */
+	bool no_pipeline;         /* no flash thread: flash work inside the request, as before */
+	uint32_t xip_delay_ms;    /* the boot waits this long before the first image-1 call */
+	uint32_t qspi_erase_us;   /* board time per 4 KiB QSPI sector erased */
+	uint32_t qspi_page_us;    /* board time per 256-byte QSPI page a program touches */
+	uint32_t fail_program_at; /* the first program of a secondary slot over this offset fails */
 };
 extern struct shim_test_hooks shim_hooks;
 

@@ -6,9 +6,38 @@
  * mode and DFU mode by re-enumerating with the other descriptor set (ARCHITECTURE §3).
  *
  * Threads: control requests arrive on the nRF USBD driver's work queue ("usbd_workq"), the
- * background digest runs in main's loop, detach and reboot run on the system work queue. The
- * core is single-threaded, so every call into it holds core_lock (and tells the health check
- * how long it has held it).
+ * background digest runs in main's loop, detach and reboot run on the system work queue, and a
+ * download's flash work runs on this file's flash thread. The core is single-threaded, so every
+ * call into it holds core_lock (and tells the health check how long it has held it).
+ *
+ * Pipelined download (ARCHITECTURE §6, docs/design.md "Update speed"). A DNLOAD copies its block
+ * into one of the core's two buffers and returns at once; the flash thread (priority below
+ * usbd_workq, so a request is never kept waiting by flash work that is not its own) erases,
+ * programs and reads back the block, while USB takes the next one. It releases core_lock for
+ * each erase and program (milliseconds on the QSPI: 48 ms per 4 KiB sector), so requests stay
+ * answerable meanwhile; the core touches nothing of a block being written, and requests that
+ * need the flash idle (a new download, UPLOAD, digests, COMMIT) get DFU_DEV_WAIT.
+ *
+ * Flow control: when the core can answer a request only after flash work (DFU_DEV_WAIT: a
+ * GETSTATUS with both buffers full, the status of the block that ends an image, a request that
+ * reads the slots), to_core() waits for the flash thread's next finished block with core_lock
+ * released, and asks again. Zephyr's legacy stack calls class handlers synchronously on
+ * usbd_workq and has no way to hold a request back except by not returning, so the wait is
+ * in the handler: the USBD hardware NAKs the request's data or status stage meanwhile (flow
+ * control by the data stage, which DFU 1.1 hosts wait through: dfu-util's and libusb's control
+ * timeouts are seconds). The wait is bounded by one block's flash work (about 62 ms for a
+ * 4 KiB block on the MX25R64: what a request waited before, when it did the flash work itself)
+ * and at most CONFIG_DFUMGR_HEALTH_CORE_MAX_MS, after which the request is STALLed (the
+ * health check has then found the flash hanging).
+ * Why not the other choice the design allows, bwPollTimeout with the estimated flash time: the
+ * host would sleep an estimate (QSPI erase times spread from 40 to 240 ms by datasheet) instead
+ * of being answered the moment the block is in flash, every wrong estimate costs another
+ * GETSTATUS round trip or idle time, and the core would need a second timing model. Blocking
+ * usbd_workq is safe here: it served the same time before (the flash work ran inside the DNLOAD
+ * request); the bus cannot suspend while the host retries a NAKed transfer; a bus reset cuts the
+ * transfer anyway and its event is handled right after; the board has no other interface whose
+ * requests would wait; CONFIG_USB_DEVICE_SOF=n keeps the driver's event queue from filling.
+ * On native_posix the USB/IP thread waits the same way (the test's client waits for the reply).
  *
  * Besides the DFU interface, two requests of Windows' WinUSB binding are answered here: the BOS
  * descriptor (GET_DESCRIPTOR type 15) and the Microsoft OS 2.0 descriptor set (a vendor request
@@ -37,6 +66,20 @@ LOG_MODULE_REGISTER(shim_usb, LOG_LEVEL_INF);
 
 static K_MUTEX_DEFINE(core_lock);
 static K_SEM_DEFINE(work_sem, 0, 1);
+/* a download block was queued: the flash thread runs the core's flash work */
+static K_SEM_DEFINE(flash_sem, 0, 1);
+/* the flash thread finished a block (signalled with core_lock held) */
+static K_CONDVAR_DEFINE(flash_done);
+
+/*
+ * The flash thread: below usbd_workq (a cooperative thread at CONFIG_SYSTEM_WORKQUEUE_PRIORITY
+ * on nRF), level with main's loop. Its stack holds the core's block work (two 256-byte
+ * buffers deep) and the flash driver's calls.
+ */
+#define FLASH_THREAD_STACK 2048
+#define FLASH_THREAD_PRIO  K_PRIO_PREEMPT(0)
+BUILD_ASSERT(FLASH_THREAD_PRIO > CONFIG_SYSTEM_WORKQUEUE_PRIORITY,
+	     "the flash thread must run below the USB work queue");
 
 static struct dfu_dev core;
 static struct dfu_area_info core_areas[DFU_AREA_COUNT];
@@ -79,10 +122,32 @@ static enum { DETACH_IDLE, DETACH_UNPLUG, DETACH_REPLUG } detach_phase;
 
 static void op_detach(void *user);
 static void op_reboot(void *user);
+static int op_erase(void *user, enum dfu_area area, uint32_t off, uint32_t len, uint32_t *cost_us);
+static int op_program(void *user, enum dfu_area area, uint32_t off, const uint8_t *data,
+		      uint32_t len, uint32_t *cost_us);
+static void op_work(void *user);
+static void flash_thread_fn(void *p1, void *p2, void *p3);
+
+K_THREAD_DEFINE(flash_thread, FLASH_THREAD_STACK, flash_thread_fn, NULL, NULL, NULL,
+		FLASH_THREAD_PRIO, 0, 0);
 
 static const struct dfu_dev_ops core_ops = {
-    .erase = shim_flash_erase,
-    .program = shim_flash_program,
+    .erase = op_erase,
+    .program = op_program,
+    .read = shim_flash_read,
+    .sha256_start = shim_sha256_start,
+    .sha256_update = shim_sha256_update,
+    .sha256_finish = shim_sha256_finish,
+    .detach = op_detach,
+    .reboot = op_reboot,
+    .work = op_work,
+};
+
+#ifdef CONFIG_DFUMGR_TEST_HOOKS
+/* -dfumgr-no-pipeline: the core does each block's flash work inside the request */
+static const struct dfu_dev_ops core_ops_inline = {
+    .erase = op_erase,
+    .program = op_program,
     .read = shim_flash_read,
     .sha256_start = shim_sha256_start,
     .sha256_update = shim_sha256_update,
@@ -90,6 +155,10 @@ static const struct dfu_dev_ops core_ops = {
     .detach = op_detach,
     .reboot = op_reboot,
 };
+#define CORE_OPS (shim_hooks.no_pipeline ? &core_ops_inline : &core_ops)
+#else
+#define CORE_OPS (&core_ops)
+#endif
 
 static int class_request(struct usb_setup_packet *setup, int32_t *len, uint8_t **data);
 static int vendor_request(struct usb_setup_packet *setup, int32_t *len, uint8_t **data);
@@ -133,6 +202,80 @@ static void unlock_core(void)
 static uint64_t now_us(void)
 {
 	return k_ticks_to_us_floor64(k_uptime_ticks());
+}
+
+/*
+ * Waits, core_lock held, until the flash thread finishes a block or until deadline (uptime,
+ * ms); core_lock is released meanwhile. false when the deadline has passed.
+ */
+static bool wait_flash(int64_t deadline)
+{
+	int64_t left = deadline - k_uptime_get();
+
+	if (left <= 0)
+		return false;
+	shim_health_core_exit();
+	(void)k_condvar_wait(&flash_done, &core_lock, K_MSEC(left));
+	shim_health_core_enter();
+	return true;
+}
+
+/*
+ * Erase and program: on the flash thread, with core_lock released while the flash works (the
+ * core asks no more of a block being written than that it stays put); elsewhere (COMMIT's
+ * trailer rows, the boot's confirmation) under the lock, as the core's callers hold it.
+ */
+static bool on_flash_thread(void)
+{
+	return k_current_get() == flash_thread;
+}
+
+static int op_erase(void *user, enum dfu_area area, uint32_t off, uint32_t len, uint32_t *cost_us)
+{
+	bool release = on_flash_thread();
+	int rc;
+
+	if (release)
+		unlock_core();
+	rc = shim_flash_erase(user, area, off, len, cost_us);
+	if (release)
+		lock_core();
+	return rc;
+}
+
+static int op_program(void *user, enum dfu_area area, uint32_t off, const uint8_t *data,
+		      uint32_t len, uint32_t *cost_us)
+{
+	bool release = on_flash_thread();
+	int rc;
+
+	if (release)
+		unlock_core();
+	rc = shim_flash_program(user, area, off, data, len, cost_us);
+	if (release)
+		lock_core();
+	return rc;
+}
+
+/* Under core_lock, in a DNLOAD: a block is queued. */
+static void op_work(void *user)
+{
+	ARG_UNUSED(user);
+	k_sem_give(&flash_sem);
+}
+
+static void flash_thread_fn(void *p1, void *p2, void *p3)
+{
+	ARG_UNUSED(p1);
+	ARG_UNUSED(p2);
+	ARG_UNUSED(p3);
+	for (;;) {
+		(void)k_sem_take(&flash_sem, K_FOREVER);
+		lock_core();
+		while (dfu_dev_work(&core, now_us()))
+			k_condvar_broadcast(&flash_done);
+		unlock_core();
+	}
 }
 
 static bool core_busy(void)
@@ -181,7 +324,7 @@ static int enter_mode(bool dfu)
 	dfu_mode = dfu;
 	rc = build_descriptors(dfu);
 	if (rc == 0)
-		dfu_dev_init(&core, &core_ops, NULL, dfu, &core_cfg);
+		dfu_dev_init(&core, CORE_OPS, NULL, dfu, &core_cfg);
 	unlock_core();
 	if (rc == 0)
 		rc = usb_set_config(descriptors);
@@ -218,7 +361,14 @@ static void detach_work_fn(struct k_work *work)
 
 static void reboot_work_fn(struct k_work *work)
 {
+	int64_t deadline = k_uptime_get() + CONFIG_DFUMGR_HEALTH_CORE_MAX_MS;
+
 	ARG_UNUSED(work);
+	/* blocks the flash thread still writes are finished first (a reset would cut them) */
+	lock_core();
+	while (dfu_dev_blocks_pending(&core) && wait_flash(deadline))
+		;
+	unlock_core();
 	LOG_INF("Rebooting (MCUboot runs next)");
 	/* a clean unplug first, so the host sees the device leave before the reset */
 	(void)usb_disable();
@@ -226,17 +376,29 @@ static void reboot_work_fn(struct k_work *work)
 	shim_reset(SHIM_RESET_PLANNED);
 }
 
-static void log_download_end(const struct usb_setup_packet *setup)
+/* this download's blocks, and those taken while the block before was still in flash work */
+static uint32_t dl_blocks, dl_overlapped;
+
+/* Under core_lock, after a DNLOAD the core took: counts, and logs the flash work at the end. */
+static void log_download(const struct usb_setup_packet *setup)
 {
 	struct shim_flash_stats st;
 
-	if (setup->bRequest != DFU_DNLOAD || setup->wLength != 0)
+	if (setup->bRequest != DFU_DNLOAD)
 		return;
+	if (setup->wLength != 0) {
+		dl_blocks++;
+		if (dfu_dev_blocks_pending(&core) > 1)
+			dl_overlapped++;
+		return;
+	}
 	shim_flash_stats_take(&st);
 	if (st.erases || st.programs)
-		LOG_INF("alt %u: %u erases %u ms (max %u us), %u programs %u ms (max %u us)",
-			core.alt, st.erases, st.erase_us / 1000, st.max_erase_us, st.programs,
-			st.program_us / 1000, st.max_program_us);
+		LOG_INF("alt %u: %u blocks, %u taken while the one before was in flash; %u erases "
+			"%u ms (max %u us), %u programs %u ms (max %u us)",
+			core.alt, dl_blocks, dl_overlapped, st.erases, st.erase_us / 1000,
+			st.max_erase_us, st.programs, st.program_us / 1000, st.max_program_us);
+	dl_blocks = dl_overlapped = 0;
 }
 
 /* One request into the core. data: the OUT data stage, or the stack's buffer for IN. */
@@ -249,15 +411,25 @@ static int to_core(struct usb_setup_packet *setup, int32_t *len, uint8_t **data)
 	    .wIndex = setup->wIndex,
 	    .wLength = setup->wLength,
 	};
+	int64_t deadline = k_uptime_get() + CONFIG_DFUMGR_HEALTH_CORE_MAX_MS;
 	bool busy;
 	int rc;
 
 	if (setup->wIndex != 0)
 		return -ENOTSUP; /* our only interface is number 0 */
 	lock_core();
-	rc = dfu_dev_control(&core, &s, *data, now_us());
+	/* the answer needs flash work done first: held back (NAKed) until the flash thread is */
+	while ((rc = dfu_dev_control(&core, &s, *data, now_us())) == DFU_DEV_WAIT) {
+		if (!wait_flash(deadline)) {
+			LOG_ERR(
+			    "Request 0x%02x: the flash work it waits for is not done after %d ms",
+			    setup->bRequest, CONFIG_DFUMGR_HEALTH_CORE_MAX_MS);
+			rc = DFU_DEV_STALL;
+			break;
+		}
+	}
 	if (rc != DFU_DEV_STALL && setup->bmRequestType == 0x21)
-		log_download_end(setup);
+		log_download(setup);
 	busy = core_busy();
 	unlock_core();
 	if (busy)
