@@ -20,7 +20,8 @@ grep -hE '^(bench:|bench-speed:|\| |vm:|emu:|fetch:|threads:|sigterm:|daemon:|up
 echo "== firmware: the nRF5340 DK application (Zephyr), its split, MCUboot, and the glue on native_posix"
 if [ -n "${ZEPHYR_BASE:-}" ] || [ -f ../shared/zephyr/zephyr-3.4.0-sparse.tar.xz ]; then
 	./scripts/install-deps.sh --firmware
-	DFUMGR_NATIVE_TEST=1 DFUMGR_BUILD_MCUBOOT=1 firmware/zephyr/build.sh || status=1
+	DFUMGR_NATIVE_TEST=1 DFUMGR_NATIVE_VM=1 DFUMGR_BUILD_MCUBOOT=1 firmware/zephyr/build.sh ||
+		status=1
 else
 	echo "firmware: skipped (no Zephyr workspace: set ZEPHYR_BASE to build firmware/zephyr)"
 fi

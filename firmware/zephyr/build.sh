@@ -26,6 +26,9 @@
 #   DFUMGR_NATIVE_TEST=1  also run the glue end to end on native_posix_64 (tests/native_usbip.py:
 #                   Zephyr's USB stack + our DFU class + flash simulator, over USB/IP on TCP
 #                   port 3240; needs the host gcc)
+#   DFUMGR_NATIVE_VM=1  with DFUMGR_NATIVE_TEST=1, also stock dfu-util against the DFU-mode
+#                   native build through the kernel's vhci-hcd, in the VM test bed
+#                   (tests/native_dfu_util.sh under tests/vm/vm-run: qemu, about 60 s)
 #   DFUMGR_BUILD_MCUBOOT=1  also build MCUboot for this layout (firmware/zephyr/mcuboot/) with
 #                   DFUMGR_KEY as its signature key; needs imgtool's Python modules (Debian:
 #                   python3-cryptography python3-click python3-cbor2)
@@ -322,6 +325,18 @@ if [ "${DFUMGR_NATIVE_TEST:-0}" = 1 ]; then
 		fail "native_posix USB/IP test (log: $BUILD_DIR/native-test.log)"
 	fi
 	echo "native    $(tail -n 1 "$BUILD_DIR/native-test.log") ($(elapsed "$t") s, two native_posix_64 builds)"
+	if [ "${DFUMGR_NATIVE_VM:-0}" = 1 ]; then
+		t=$(date +%s.%N)
+		rm -rf "$BUILD_DIR/native-vm"
+		mkdir -p "$BUILD_DIR/native-vm"
+		if ! "$REPO/tests/vm/vm-run" --timeout 600 --share "$BUILD_DIR/native-vm" -- \
+			"$APP_DIR/tests/native_dfu_util.sh" "$BUILD_DIR/native-dfu/zephyr/zephyr.exe" \
+			"$DFUMGR" "$BUILD_DIR/native-vm" >"$BUILD_DIR/native-vm.log" 2>&1; then
+			grep -v "^ok" "$BUILD_DIR/native-vm.log" >&2
+			fail "stock dfu-util against the native_posix build (log: $BUILD_DIR/native-vm.log)"
+		fi
+		echo "native    $(grep '^native_dfu_util:' "$BUILD_DIR/native-vm.log") ($(elapsed "$t") s, VM)"
+	fi
 fi
 
 # ---- no output over 16 MiB (the extracted Zephyr tree and the toolchain cache are inputs) ----

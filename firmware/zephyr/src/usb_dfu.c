@@ -26,9 +26,10 @@
  * in the handler: the USBD hardware NAKs the request's data or status stage meanwhile (flow
  * control by the data stage, which DFU 1.1 hosts wait through: dfu-util's and libusb's control
  * timeouts are seconds). The wait is bounded by one block's flash work (about 62 ms for a
- * 4 KiB block on the MX25R64: what a request waited before, when it did the flash work itself)
- * and at most CONFIG_DFUMGR_HEALTH_CORE_MAX_MS, after which the request is STALLed (the
- * health check has then found the flash hanging).
+ * 4 KiB block on the MX25R64: what a request waited before, when it did the flash work itself;
+ * two blocks for the status of the block that ends an image); when no block finishes for
+ * CONFIG_DFUMGR_HEALTH_CORE_MAX_MS the request is STALLed (the health check has then found the
+ * flash hanging).
  * Why not the other choice the design allows, bwPollTimeout with the estimated flash time: the
  * host would sleep an estimate (QSPI erase times spread from 40 to 240 ms by datasheet) instead
  * of being answered the moment the block is in flash, every wrong estimate costs another
@@ -205,17 +206,19 @@ static uint64_t now_us(void)
 }
 
 /*
- * Waits, core_lock held, until the flash thread finishes a block or until deadline (uptime,
- * ms); core_lock is released meanwhile. false when the deadline has passed.
+ * Waits, core_lock held, until the flash thread finishes a block, with core_lock released
+ * meanwhile. false when no block has finished for CONFIG_DFUMGR_HEALTH_CORE_MAX_MS: *deadline
+ * (uptime, ms) moves on with every finished block.
  */
-static bool wait_flash(int64_t deadline)
+static bool wait_flash(int64_t *deadline)
 {
-	int64_t left = deadline - k_uptime_get();
+	int64_t left = *deadline - k_uptime_get();
 
 	if (left <= 0)
 		return false;
 	shim_health_core_exit();
-	(void)k_condvar_wait(&flash_done, &core_lock, K_MSEC(left));
+	if (k_condvar_wait(&flash_done, &core_lock, K_MSEC(left)) == 0)
+		*deadline = k_uptime_get() + CONFIG_DFUMGR_HEALTH_CORE_MAX_MS;
 	shim_health_core_enter();
 	return true;
 }
@@ -366,7 +369,7 @@ static void reboot_work_fn(struct k_work *work)
 	ARG_UNUSED(work);
 	/* blocks the flash thread still writes are finished first (a reset would cut them) */
 	lock_core();
-	while (dfu_dev_blocks_pending(&core) && wait_flash(deadline))
+	while (dfu_dev_blocks_pending(&core) && wait_flash(&deadline))
 		;
 	unlock_core();
 	LOG_INF("Rebooting (MCUboot runs next)");
@@ -420,10 +423,9 @@ static int to_core(struct usb_setup_packet *setup, int32_t *len, uint8_t **data)
 	lock_core();
 	/* the answer needs flash work done first: held back (NAKed) until the flash thread is */
 	while ((rc = dfu_dev_control(&core, &s, *data, now_us())) == DFU_DEV_WAIT) {
-		if (!wait_flash(deadline)) {
-			LOG_ERR(
-			    "Request 0x%02x: the flash work it waits for is not done after %d ms",
-			    setup->bRequest, CONFIG_DFUMGR_HEALTH_CORE_MAX_MS);
+		if (!wait_flash(&deadline)) {
+			LOG_ERR("Request 0x%02x: no flash work finished for %d ms", setup->bRequest,
+				CONFIG_DFUMGR_HEALTH_CORE_MAX_MS);
 			rc = DFU_DEV_STALL;
 			break;
 		}
