@@ -544,12 +544,39 @@ static cJSON *image_json(struct emu_board *b, int i)
 	return o;
 }
 
+/*
+ * What MCUboot's last power-on did to each slot: sectors erased (total and the most on one
+ * sector), program calls and bytes, bytes read.
+ */
+static cJSON *wear_json(const struct emu_mcuboot_result *r)
+{
+	cJSON *a = cJSON_CreateArray();
+
+	for (unsigned k = 0; a && k < EMU_MCUBOOT_AREAS; k++) {
+		const struct emu_mcuboot_wear *w = &r->wear[k];
+		cJSON *o = cJSON_CreateObject();
+
+		if (!o || !cJSON_AddItemToArray(a, o) ||
+		    !cJSON_AddStringToObject(o, "area", emu_mcuboot_area_name(k)) ||
+		    !add_u64(o, "erases", w->erases) || !add_u64(o, "max_erases", w->max_erases) ||
+		    !add_u64(o, "programs", w->programs) ||
+		    !add_u64(o, "bytes_programmed", w->bytes_programmed) ||
+		    !add_u64(o, "bytes_read", w->bytes_read)) {
+			if (o && !cJSON_IsArray(a))
+				cJSON_Delete(o);
+			cJSON_Delete(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
 cJSON *emu_board_state_new(struct emu_board *b)
 {
 	static const char *const modes[] = {"off", "runtime", "dfu"};
 	static const char *const apps[] = {"none", "testing", "confirmed", "crashed"};
 	cJSON *o = cJSON_CreateObject();
-	cJSON *images;
+	cJSON *images, *wear;
 
 	if (!o || !cJSON_AddStringToObject(o, "serial", b->serial) ||
 	    !cJSON_AddNumberToObject(o, "index", b->index) ||
@@ -567,6 +594,14 @@ cJSON *emu_board_state_new(struct emu_board *b)
 	    !add_u64(o, "swap_us", b->mcuboot.busy_us) ||
 	    !add_u64(o, "mcuboot_writes", b->mcuboot.writes) ||
 	    !add_u64(o, "mcuboot_writes_before", b->mcuboot.writes_before) ||
+	    /* the strategy it runs with and what that boot cost: time by kind, wear per slot */
+	    !cJSON_AddStringToObject(o, "mcuboot_strategy",
+				     emu_mcuboot_strategy_name(b->mcuboot_strategy)) ||
+	    !add_u64(o, "mcuboot_erase_us", b->mcuboot.erase_us) ||
+	    !add_u64(o, "mcuboot_program_us", b->mcuboot.program_us) ||
+	    !add_u64(o, "mcuboot_read_us", b->mcuboot.read_us) ||
+	    !(wear = wear_json(&b->mcuboot)) ||
+	    !cJSON_AddItemToObject(o, "mcuboot_wear", wear) ||
 	    /* the cut-after-write knob: writes counted since it was armed, power lost */
 	    !add_u64(o, "flash_writes", b->power.writes) ||
 	    !cJSON_AddBoolToObject(o, "power_lost", emu_power_lost(&b->power)) ||

@@ -69,6 +69,8 @@ struct emu_board {
 	bool version_cmp_build;
 	bool mcuboot_1768;    /* the firmware guards against mcu-tools/mcuboot#1768 */
 	bool legacy_download; /* the shim's download before pipelining (benchmarks) */
+	/* MCUboot's upgrade strategy (the product's is swap-move; others for comparison) */
+	enum emu_mcuboot_strategy mcuboot_strategy;
 	const struct dfumgr_key *mcuboot_key; /* MCUboot's signature key, or NULL (hash only) */
 	enum emu_mode mode;
 	enum emu_app_state app;

@@ -279,6 +279,15 @@ static cJSON *ctl_command(struct emu *e, char *line)
 		e->boards[i]->dev.legacy_download = e->boards[i]->legacy_download;
 		return reply_ok();
 	}
+	if (!strcmp(argv[0], "strategy")) {
+		/* MCUboot's upgrade strategy, for comparisons: from the board's next boot on */
+		enum emu_mcuboot_strategy st;
+
+		if (argc != 3 || emu_mcuboot_strategy_parse(argv[2], &st) < 0)
+			return reply_error("usage: strategy BOARD swap-move|overwrite-only|direct-xip");
+		e->boards[i]->mcuboot_strategy = st;
+		return reply_ok();
+	}
 	if (strcmp(argv[0], "state") && strcmp(argv[0], "reset") && strcmp(argv[0], "unplug") &&
 	    strcmp(argv[0], "plug"))
 		return reply_error("unknown command %s", argv[0]);

@@ -62,6 +62,7 @@ struct emu {
 	const char *product;
 	uint16_t hw_revision;
 	bool no_upload;
+	enum emu_mcuboot_strategy mcuboot_strategy; /* every new board's (ctl strategy: one's) */
 	FILE *trace; /* DFUMGR_EMU_TRACE=FILE: one line per URB, or NULL */
 	unsigned n_boards;
 	struct emu_board *boards[MAX_BOARDS];

@@ -152,12 +152,15 @@ static void usage(FILE *f)
 	    "      --hw-revision N   the hardware revision they report (default 1)\n"
 	    "      --no-upload       firmware that refuses DFU_UPLOAD "
 	    "(CONFIG_DFUMGR_SHIM_UPLOAD=n)\n"
+	    "      --mcuboot-strategy S  MCUboot's upgrade: swap-move (default, the product's),\n"
+	    "                        overwrite-only or direct-xip\n"
 	    "  -q, --quiet           no log lines on stderr\n"
 	    "  -h, --help\n\n"
 	    "Control commands: list | add [SERIAL] | state B | reset B | unplug B | plug B |\n"
 	    "  plain B on|off (no vendor requests: a plain DFU 1.1 device) |\n"
 	    "  serial B on|off (off: no serial number from the next enumeration) |\n"
 	    "  legacy B on|off (download as before pipelining: benchmarks) |\n"
+	    "  strategy B swap-move|overwrite-only|direct-xip (MCUboot's, from the next boot) |\n"
 	    "  fault B disconnect|power-cut|program-error|corrupt-read|bad-erase|wrong-digest ALT "
 	    "N\n"
 	    "  | fault B stall N | fault B clear   (B = serial or index; replies are JSON "
@@ -185,7 +188,7 @@ static bool parse_ulong(const char *s, unsigned long max, unsigned long *ret)
 	return true;
 }
 
-enum { OPT_PRODUCT = 256, OPT_HW_REV, OPT_NO_UPLOAD };
+enum { OPT_PRODUCT = 256, OPT_HW_REV, OPT_NO_UPLOAD, OPT_STRATEGY };
 
 /* What a manifest's "product" may be (and so what GET_INFO can carry). */
 static bool product_ok(const char *s)
@@ -218,6 +221,7 @@ static int parse_options(struct emu *e, struct options *o, int argc, char **argv
 	    {"product", required_argument, NULL, OPT_PRODUCT},
 	    {"hw-revision", required_argument, NULL, OPT_HW_REV},
 	    {"no-upload", no_argument, NULL, OPT_NO_UPLOAD},
+	    {"mcuboot-strategy", required_argument, NULL, OPT_STRATEGY},
 	    {0},
 	};
 	unsigned long v;
@@ -293,6 +297,14 @@ static int parse_options(struct emu *e, struct options *o, int argc, char **argv
 			break;
 		case OPT_NO_UPLOAD:
 			e->no_upload = true;
+			break;
+		case OPT_STRATEGY:
+			if (emu_mcuboot_strategy_parse(optarg, &e->mcuboot_strategy) < 0) {
+				fprintf(stderr, "dfu-mgr-emu: --mcuboot-strategy %s: swap-move, "
+						"overwrite-only or direct-xip\n",
+					optarg);
+				return 64;
+			}
 			break;
 		case 'h':
 			usage(stdout);

@@ -11,6 +11,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "board.h"
@@ -25,6 +26,7 @@
 #define MB_MAX_SECTORS DFUMGR_MCUBOOT_MAX_SECTORS
 #define MB_TMPBUF      256u  /* BOOT_TMPBUF_SZ: the image hash reads this much at a time */
 #define MB_COPY_CHUNK  1024u /* loader.c BUF_SZ: a sector copy is four program calls */
+#define MB_AREA_SECTORS (DFUMGR_IMG1_SLOT_SIZE / MB_SECTOR) /* the larger slot's */
 
 #define IMAGE_MAGIC      0x96f3b83du
 #define TLV_INFO_MAGIC   0x6907u
@@ -35,6 +37,7 @@
 #define TLV_ECDSA_SIG    0x22u
 #define TLV_DEPENDENCY   0x40u
 #define F_NON_BOOTABLE   0x10u
+#define F_ROM_FIXED      0x100u
 #define SIG_BUF_ECDSA    128u /* image_validate.c SIG_BUF_SIZE with MCUBOOT_SIGN_EC256 */
 #define SIG_BUF_HASHONLY 32u  /* ... and without a signature type */
 
@@ -72,6 +75,10 @@ static uint32_t trailer_size(void)
 struct mb_slot {
 	struct emu_flash *f;
 	uint32_t base, size, n_sectors;
+	/* what this power-on did to the slot: the result's counters, erases per sector */
+	struct emu_mcuboot_wear *wear;
+	uint16_t *sector_erases;
+	uint64_t *erase_us, *program_us;
 };
 
 struct mb_hdr { /* struct image_header, decoded */
@@ -104,10 +111,13 @@ struct mb_tlv_iter {
 
 struct mb {
 	struct emu_board *b;
+	enum emu_mcuboot_strategy strategy;
+	uint16_t *sector_erases; /* EMU_MCUBOOT_AREAS rows of MB_AREA_SECTORS (NULL: no memory) */
 	struct mb_slot slot[DFUMGR_N_IMAGES][2];
 	struct mb_hdr hdr[DFUMGR_N_IMAGES][2];
 	uint8_t swap_type[DFUMGR_N_IMAGES];
 	unsigned img; /* BOOT_CURR_IMG */
+	int active[DFUMGR_N_IMAGES]; /* direct-XIP: the slot each image runs from, -1 none yet */
 	struct emu_mcuboot_result *res;
 	uint64_t writes0;
 	jmp_buf stop;
@@ -170,6 +180,7 @@ static int fa_read(const struct mb_slot *s, uint32_t off, void *buf, uint32_t le
 {
 	if (!in_area(s, off, len))
 		return -1;
+	s->wear->bytes_read += len;
 	return emu_flash_read(s->f, s->base + off, buf, len) ? -1 : 0;
 }
 
@@ -189,6 +200,11 @@ static int fa_write(struct mb *m, const struct mb_slot *s, uint32_t off, const v
 	if (!in_area(s, off, len))
 		return -1;
 	rc = emu_flash_program(s->f, s->base + off, buf, len, &cost);
+	if (rc == 0) {
+		s->wear->programs++;
+		s->wear->bytes_programmed += len;
+		*s->program_us += emu_flash_cost_us(&s->f->datasheet, s->f->erase_unit, false, len);
+	}
 	check_power(m);
 	return rc ? -1 : 0;
 }
@@ -201,6 +217,14 @@ static int fa_erase(struct mb *m, const struct mb_slot *s, uint32_t off, uint32_
 	if (!in_area(s, off, len))
 		return -1;
 	rc = emu_flash_erase(s->f, s->base + off, len, &cost);
+	if (rc == 0) {
+		for (uint32_t k = off / MB_SECTOR; k < (off + len) / MB_SECTOR; k++) {
+			s->wear->erases++;
+			if (s->sector_erases && ++s->sector_erases[k] > s->wear->max_erases)
+				s->wear->max_erases = s->sector_erases[k];
+		}
+		*s->erase_us += emu_flash_cost_us(&s->f->datasheet, s->f->erase_unit, true, len);
+	}
 	check_power(m);
 	return rc ? -1 : 0;
 }
@@ -461,6 +485,9 @@ static int read_image_header(struct mb *m, int slot, const struct mb_status *bs)
 	int from = slot;
 	uint8_t raw[32];
 
+	/* swap_scratch.c's version, which the other strategies build: a plain read */
+	if (m->strategy != EMU_MCUBOOT_SWAP_MOVE)
+		bs = NULL;
 	if (bs && !status_is_reset(bs)) {
 		uint32_t last = last_index(m, read_swap_size(m));
 
@@ -616,9 +643,14 @@ static int image_hash(struct mb *m, const struct mb_hdr *h, const struct mb_slot
 	return 0;
 }
 
-/* bootutil_max_image_size() with swap-move: up to the sector holding the trailer's start */
-static uint32_t max_image_size(const struct mb_slot *s)
+/*
+ * bootutil_max_image_size(): with swap-move, up to the sector holding the trailer's start; with
+ * overwrite-only and direct-XIP, up to the trailer's swap_info field
+ */
+static uint32_t max_image_size(const struct mb *m, const struct mb_slot *s)
 {
+	if (m->strategy != EMU_MCUBOOT_SWAP_MOVE)
+		return swap_info_off(s);
 	return status_off(s) / MB_SECTOR * MB_SECTOR;
 }
 
@@ -640,7 +672,7 @@ static bool image_valid(struct mb *m, const struct mb_hdr *h, const struct mb_sl
 		return false;
 	if (tlv_begin(&it, h, s, TLV_ANY, false))
 		return false;
-	if (it.tlv_end > max_image_size(s))
+	if (it.tlv_end > max_image_size(m, s))
 		return false;
 	while ((rc = tlv_next(&it, &off, &len, &type)) == 0) {
 		if (type == TLV_SHA256) {
@@ -687,15 +719,18 @@ static enum check validate_slot(struct mb *m, int slot)
 	bool valid;
 
 	if (h->magic == 0xffffffffu || (h->flags & F_NON_BOOTABLE)) {
-		if (slot != SLOT_PRI)
+		/* a leftover trailer: erased by the swap strategies only */
+		if (slot != SLOT_PRI && m->strategy == EMU_MCUBOOT_SWAP_MOVE)
 			erase_trailer_sectors(m, s);
 		return CHECK_NO_IMAGE;
 	}
 	valid = image_valid(m, h, s);
 	if (!header_valid(h, s) || !valid) {
-		if (slot != SLOT_PRI) {
+		/* ARE_SLOTS_EQUIVALENT(): direct-XIP erases an invalid primary too */
+		if (slot != SLOT_PRI || m->strategy == EMU_MCUBOOT_DIRECT_XIP) {
 			fa_erase(m, s, 0, s->size);
-			say(m, "image %u: secondary slot invalid, erased", m->img);
+			say(m, "image %u: %s slot invalid, erased", m->img,
+			    slot == SLOT_PRI ? "primary" : "secondary");
 		}
 		return CHECK_NO_IMAGE;
 	}
@@ -765,7 +800,10 @@ static int verify_slot_dependencies(struct mb *m, int slot)
 		id = d[0];
 		if (id >= DFUMGR_N_IMAGES)
 			return -1;
-		v = &m->hdr[id][is_upgrade(m->swap_type[id]) ? SLOT_SEC : SLOT_PRI];
+		if (m->strategy == EMU_MCUBOOT_DIRECT_XIP) /* the other image's active slot */
+			v = &m->hdr[id][m->active[id] == SLOT_SEC ? SLOT_SEC : SLOT_PRI];
+		else
+			v = &m->hdr[id][is_upgrade(m->swap_type[id]) ? SLOT_SEC : SLOT_PRI];
 		if (version_cmp(m, v->major, v->minor, v->revision, v->build, d[4], d[5],
 				get16(d + 6), get32(d + 8)) < 0) {
 			say(m, "image %u needs image %u >= %u.%u.%u+%u", m->img, id, d[4], d[5],
@@ -999,14 +1037,172 @@ static void prepare_image(struct mb *m, struct mb_status *bs)
 	review_swap_types(m, false);
 }
 
-/* loader.c context_boot_go(), for the swap-using-move, multi-image configuration */
+/* ---- overwrite-only (loader.c, MCUBOOT_OVERWRITE_ONLY and _FAST) ---- */
+
+/*
+ * loader.c boot_prepare_image_for_update() without swap status: nothing to resume, an upgrade
+ * interrupted by a power cut is simply started again (its secondary is still intact)
+ */
+static void prepare_image_overwrite(struct mb *m)
+{
+	read_image_headers(m, false, NULL);
+	m->swap_type[m->img] = validated_swap_type(m);
+	review_swap_types(m, false);
+}
+
+/*
+ * loader.c boot_copy_image() with MCUBOOT_OVERWRITE_ONLY_FAST: erase the primary's sectors up to
+ * the new image's size and its trailer sectors, copy the image (rounded up to the write size,
+ * one more write size when already aligned, as bootutil does), write the primary's magic, then
+ * erase the secondary's first sector (its header) and its last (the trailer's magic) so that
+ * the upgrade is not run again. The secondary stays whole until the copy is done.
+ */
+static void copy_image(struct mb *m)
+{
+	uint32_t src_size = 0, size = 0, sz = 0, off = 0, sector;
+
+	read_image_size(m, SLOT_SEC, &src_size);
+	for (sector = 0; sector < pri(m)->n_sectors; sector++) {
+		fa_erase(m, pri(m), sector * MB_SECTOR, MB_SECTOR);
+		if (size + MB_SECTOR >= src_size) {
+			size = src_size + MB_WRITE_SZ - src_size % MB_WRITE_SZ;
+			break;
+		}
+		size += MB_SECTOR;
+	}
+	sector = pri(m)->n_sectors - 1;
+	do {
+		sz += MB_SECTOR;
+		off = sector * MB_SECTOR;
+		sector--;
+	} while (sz < trailer_size());
+	fa_erase(m, pri(m), off, sz);
+	copy_region(m, sec(m), pri(m), 0, 0, size);
+	write_magic(m, pri(m));
+	fa_erase(m, sec(m), 0, MB_SECTOR);
+	fa_erase(m, sec(m), (sec(m)->n_sectors - 1) * MB_SECTOR, MB_SECTOR);
+	say(m, "copied image %u (overwrite-only)", m->img);
+}
+
+/* ---- direct-XIP (loader.c, MCUBOOT_DIRECT_XIP without _REVERT) ---- */
+
+/* loader.c boot_rom_address_check(): an image built for a fixed address runs only there */
+static bool rom_address_ok(struct mb *m, int slot)
+{
+	const struct mb_hdr *h = &m->hdr[m->img][slot];
+
+	return !(h->flags & F_ROM_FIXED) || h->load_addr == m->slot[m->img][slot].base;
+}
+
+/* loader.c find_slot_with_highest_version(): a tie keeps the primary */
+static int highest_slot(struct mb *m, const bool avail[2])
+{
+	int cand = -1;
+
+	for (int slot = 0; slot < 2; slot++) {
+		const struct mb_hdr *h = &m->hdr[m->img][slot], *c;
+
+		if (!avail[slot])
+			continue;
+		if (cand < 0) {
+			cand = slot;
+			continue;
+		}
+		c = &m->hdr[m->img][cand];
+		if (version_cmp(m, h->major, h->minor, h->revision, h->build, c->major, c->minor,
+				c->revision, c->build) > 0)
+			cand = slot;
+	}
+	return cand;
+}
+
+/*
+ * The emulator's fixed slot roles (mcuboot.h): an image MCUboot starts from its secondary slot
+ * trades places with the primary's, outside the flash model.
+ */
+static void relabel_slots(struct mb *m)
+{
+	uint8_t a[MB_SECTOR], b[MB_SECTOR];
+
+	for (unsigned i = 0; i < DFUMGR_N_IMAGES; i++) {
+		struct mb_slot *p = &m->slot[i][SLOT_PRI], *s = &m->slot[i][SLOT_SEC];
+
+		m->res->active_slot[i] = (uint8_t)m->active[i];
+		if (m->active[i] != SLOT_SEC)
+			continue;
+		for (uint32_t off = 0; off < p->size; off += MB_SECTOR) {
+			emu_flash_read(p->f, p->base + off, a, MB_SECTOR);
+			emu_flash_read(s->f, s->base + off, b, MB_SECTOR);
+			emu_flash_write_raw(p->f, p->base + off, b, MB_SECTOR);
+			emu_flash_write_raw(s->f, s->base + off, a, MB_SECTOR);
+		}
+		say(m, "image %u runs from its secondary slot", i);
+	}
+}
+
+/*
+ * loader.c context_boot_go() for direct-XIP: each image's slot with the highest version whose
+ * header is valid is validated (an invalid one is erased, in either slot); then every active
+ * image's dependencies must be met by the other image's active slot, else the first one that
+ * fails loses that slot and the choice is made again. Nothing else is written.
+ */
+static enum emu_mcuboot_outcome boot_go_direct_xip(struct mb *m)
+{
+	bool avail[DFUMGR_N_IMAGES][2], again = true;
+
+	/* boot_get_slot_usage() */
+	for (m->img = 0; m->img < DFUMGR_N_IMAGES; m->img++) {
+		read_image_headers(m, false, NULL);
+		for (int slot = 0; slot < 2; slot++)
+			avail[m->img][slot] =
+			    header_valid(&m->hdr[m->img][slot], &m->slot[m->img][slot]);
+		m->active[m->img] = -1;
+	}
+	while (again) {
+		/* boot_load_and_validate_images() */
+		for (m->img = 0; m->img < DFUMGR_N_IMAGES; m->img++) {
+			while (m->active[m->img] < 0) {
+				int slot = highest_slot(m, avail[m->img]);
+
+				if (slot < 0) {
+					say(m, "image %u: no slot to load: no bootable image", m->img);
+					return EMU_MCUBOOT_NO_IMAGE;
+				}
+				m->active[m->img] = slot;
+				if (!rom_address_ok(m, slot) || validate_slot(m, slot) != CHECK_OK) {
+					avail[m->img][slot] = false;
+					m->active[m->img] = -1;
+				}
+			}
+		}
+		/* boot_verify_dependencies(): the first image with one unmet gives up its slot */
+		again = false;
+		for (m->img = 0; m->img < DFUMGR_N_IMAGES && !again; m->img++) {
+			if (verify_slot_dependencies(m, m->active[m->img])) {
+				avail[m->img][m->active[m->img]] = false;
+				m->active[m->img] = -1;
+				again = true;
+			}
+		}
+	}
+	relabel_slots(m);
+	return EMU_MCUBOOT_BOOT;
+}
+
+/*
+ * loader.c context_boot_go(), for the swap-using-move (and, where marked, the overwrite-only)
+ * multi-image configuration
+ */
 static enum emu_mcuboot_outcome boot_go(struct mb *m)
 {
 	struct mb_status bs;
-	bool has_upgrade = false;
+	bool has_upgrade = false, overwrite = m->strategy == EMU_MCUBOOT_OVERWRITE_ONLY;
 
 	for (m->img = 0; m->img < DFUMGR_N_IMAGES; m->img++) {
-		prepare_image(m, &bs);
+		if (overwrite)
+			prepare_image_overwrite(m);
+		else
+			prepare_image(m, &bs);
 		has_upgrade |= is_upgrade(m->swap_type[m->img]);
 	}
 	if (has_upgrade)
@@ -1021,10 +1217,14 @@ static enum emu_mcuboot_outcome boot_go(struct mb *m)
 		case SWAP_TEST:
 		case SWAP_PERM:
 		case SWAP_REVERT:
-			perform_update(m, &bs);
+			if (overwrite)
+				copy_image(m); /* no trailer flags: no test, no revert */
+			else
+				perform_update(m, &bs);
 			break;
 		case SWAP_FAIL:
-			set_image_ok(m);
+			if (!overwrite)
+				set_image_ok(m);
 			break;
 		default:
 			hang(m, "swap type panic");
@@ -1054,6 +1254,32 @@ const char *emu_mcuboot_outcome_name(enum emu_mcuboot_outcome o)
 	static const char *const n[] = {"boot", "no-image", "hang", "power-lost"};
 
 	return (unsigned)o < sizeof(n) / sizeof(n[0]) ? n[o] : "?";
+}
+
+const char *emu_mcuboot_strategy_name(enum emu_mcuboot_strategy s)
+{
+	static const char *const n[] = {"swap-move", "overwrite-only", "direct-xip"};
+
+	return (unsigned)s < sizeof(n) / sizeof(n[0]) ? n[s] : "?";
+}
+
+int emu_mcuboot_strategy_parse(const char *s, enum emu_mcuboot_strategy *ret)
+{
+	for (unsigned k = 0; k < EMU_MCUBOOT_STRATEGIES; k++) {
+		if (!strcmp(s, emu_mcuboot_strategy_name((enum emu_mcuboot_strategy)k))) {
+			*ret = (enum emu_mcuboot_strategy)k;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+const char *emu_mcuboot_area_name(unsigned area)
+{
+	static const char *const n[] = {"img0-primary", "img0-secondary", "img1-primary",
+					"img1-secondary"};
+
+	return area < sizeof(n) / sizeof(n[0]) ? n[area] : "?";
 }
 
 const char *emu_mcuboot_swap_name(uint8_t t)
@@ -1095,6 +1321,10 @@ void emu_mcuboot_boot(struct emu_board *b, struct emu_mcuboot_result *ret)
 	memset(ret, 0, sizeof(*ret));
 	m.b = b;
 	m.res = ret;
+	m.strategy = b->mcuboot_strategy < EMU_MCUBOOT_STRATEGIES ? b->mcuboot_strategy
+								   : EMU_MCUBOOT_SWAP_MOVE;
+	ret->strategy = m.strategy;
+	m.sector_erases = calloc(EMU_MCUBOOT_AREAS * MB_AREA_SECTORS, sizeof(uint16_t));
 	m.writes0 = power_writes(b);
 	for (unsigned i = 0; i < DFUMGR_N_IMAGES; i++) {
 		for (int s = 0; s < 2; s++) {
@@ -1103,13 +1333,22 @@ void emu_mcuboot_boot(struct emu_board *b, struct emu_mcuboot_result *ret)
 			sl->f = emu_board_area(b, areas[i][s], &sl->base);
 			sl->size = i == 0 ? DFUMGR_IMG0_SLOT_SIZE : DFUMGR_IMG1_SLOT_SIZE;
 			sl->n_sectors = sl->size / MB_SECTOR;
+			sl->wear = &ret->wear[i * 2 + (unsigned)s];
+			sl->sector_erases = m.sector_erases ? m.sector_erases + (i * 2 + (unsigned)s) *
+										MB_AREA_SECTORS
+							    : NULL;
+			sl->erase_us = &ret->erase_us;
+			sl->program_us = &ret->program_us;
 		}
 		m.swap_type[i] = SWAP_NONE;
+		m.active[i] = -1;
 	}
 	if (b->mcuboot_key)
 		m.have_keyhash = dfumgr_key_hash(NULL, b->mcuboot_key, m.keyhash) == 0;
 	why = setjmp(m.stop);
-	if (why == 0)
+	if (why == 0 && m.strategy == EMU_MCUBOOT_DIRECT_XIP)
+		ret->outcome = boot_go_direct_xip(&m);
+	else if (why == 0)
 		ret->outcome = boot_go(&m);
 	else
 		ret->outcome = (enum emu_mcuboot_outcome)why;
@@ -1118,4 +1357,10 @@ void emu_mcuboot_boot(struct emu_board *b, struct emu_mcuboot_result *ret)
 	ret->writes_before = m.writes0;
 	ret->writes = power_writes(b) - m.writes0;
 	ret->busy_us = b->internal.busy_us + b->qspi.busy_us - busy0;
+	free(m.sector_erases);
+	for (unsigned i = 0; i < DFUMGR_N_IMAGES; i++)
+		for (int s = 0; s < 2; s++)
+			if (m.slot[i][s].f == &b->qspi)
+				ret->read_us += ret->wear[i * 2 + (unsigned)s].bytes_read /
+						EMU_MCUBOOT_QSPI_READ_BYTES_PER_US;
 }

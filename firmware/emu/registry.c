@@ -59,6 +59,7 @@ int emu_registry_add(struct emu *e, const char *serial_in)
 	snprintf(b->product, sizeof(b->product), "%s", e->product);
 	b->hw_revision = e->hw_revision;
 	b->no_upload = e->no_upload;
+	b->mcuboot_strategy = e->mcuboot_strategy;
 	e->boards[i] = b;
 	e->links[i] = (struct link){.fd = -1, .vhci_port = -1, .rx = malloc(RX_CAP)};
 	if (!e->links[i].rx) {

@@ -191,6 +191,7 @@ static int open_board(struct pc *p)
 	if (!p->be)
 		return -1;
 	b = &p->loop->boards[0].b;
+	b->mcuboot_strategy = (enum emu_mcuboot_strategy)p->o->strategy;
 	for (int d = 0; d < 2; d++) {
 		struct emu_flash *f = dev_of(b, d);
 
@@ -302,10 +303,12 @@ int powercut_run(const struct powercut_opts *o, struct powercut_result *r)
 		bool first = cut == 1 || p.phase[cut - 2] != ph;
 		bool last = cut == r->writes || p.phase[cut] != ph;
 
+		unsigned stride = ph == POWERCUT_SWAP && o->swap_stride ? o->swap_stride : o->stride;
+
 		in_phase = first ? 0 : in_phase + 1;
 		/* the commit's and the confirm's few writes, and each phase's ends, always */
-		if (o->stride > 1 && ph != POWERCUT_COMMIT && ph != POWERCUT_CONFIRM && !first &&
-		    !last && in_phase % o->stride)
+		if (stride > 1 && ph != POWERCUT_COMMIT && ph != POWERCUT_CONFIRM && !first &&
+		    !last && in_phase % stride)
 			continue;
 		if (one_case(&p, cut, false) < 0)
 			goto out;

@@ -38,6 +38,10 @@ struct powercut_opts {
 	/* cut after every stride-th write of the downloads and the swap (0, 1: every write);
 	 * the commit's and the confirm's writes and each phase's first and last always */
 	unsigned stride;
+	/* MCUboot's swap: cut after every swap_stride-th of its writes (0: stride) */
+	unsigned swap_stride;
+	/* the board's MCUboot strategy (0: swap-move, the product's) */
+	int strategy;
 	bool verbose; /* one line per case */
 	bool no_cuts; /* only the uncut update: its writes and MCUboot's flash time */
 };
