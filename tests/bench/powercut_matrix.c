@@ -5,8 +5,9 @@
  * mixed or unbootable and every re-run succeeded, 1 otherwise, 2 when it cannot run.
  *
  * usage: powercut_matrix [--stride N] [--sizes BYTES0,BYTES1] [--version V] [--verbose]
- *                        [--no-cuts]
- * --no-cuts: only the uncut update (how many writes, MCUboot's flash time).
+ *                        [--no-cuts] [--strategy swap-move|overwrite-only|direct-xip]
+ * --no-cuts: only the uncut update (how many writes, MCUboot's flash time and wear).
+ * --strategy: the emulated board's MCUboot strategy (default swap-move, the product's).
  * environment: DFUMGR_TEST_DATA (tests/data)
  */
 #include <stdio.h>
@@ -19,7 +20,7 @@
 static int usage(void)
 {
 	fprintf(stderr, "usage: powercut_matrix [--stride N] [--sizes BYTES0,BYTES1] "
-			"[--version V] [--verbose] [--no-cuts]\n");
+			"[--version V] [--verbose] [--no-cuts] [--strategy S]\n");
 	return 2;
 }
 
@@ -52,6 +53,12 @@ int main(int argc, char **argv)
 			o.size[1] = strtoul(end + 1, &end, 0);
 			if (*end || !o.size[0] || !o.size[1])
 				return usage();
+		} else if (!strcmp(argv[i], "--strategy") && i + 1 < argc) {
+			enum emu_mcuboot_strategy st;
+
+			if (emu_mcuboot_strategy_parse(argv[++i], &st) < 0)
+				return usage();
+			o.strategy = (int)st;
 		} else if (!strcmp(argv[i], "--version") && i + 1 < argc) {
 			o.new_version = argv[++i];
 		} else {
@@ -76,6 +83,19 @@ int main(int argc, char **argv)
 	powercut_print(&r);
 	printf("MCUboot's swap of the uncut update: %.2f s of flash time (datasheet)\n",
 	       r.swap_us / 1e6);
+	printf("MCUboot (%s) at that boot: erase %.3f s, program %.3f s, read %.3f s; %llu "
+	       "writes\n",
+	       emu_mcuboot_strategy_name(r.mcuboot.strategy), r.mcuboot.erase_us / 1e6,
+	       r.mcuboot.program_us / 1e6, r.mcuboot.read_us / 1e6,
+	       (unsigned long long)r.mcuboot.writes);
+	for (unsigned k = 0; k < EMU_MCUBOOT_AREAS; k++) {
+		const struct emu_mcuboot_wear *w = &r.mcuboot.wear[k];
+
+		printf("  %-15s %5u sectors erased, at most %u times one; %6u programs, %8llu "
+		       "bytes; %8llu bytes read\n",
+		       emu_mcuboot_area_name(k), w->erases, w->max_erases, w->programs,
+		       (unsigned long long)w->bytes_programmed, (unsigned long long)w->bytes_read);
+	}
 	printf("%u cases in %.1f s\n", r.cases,
 	       (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	return r.outcome[POWERCUT_MIXED] || r.outcome[POWERCUT_NO_BOOT] || r.rerun_failed ? 1 : 0;

@@ -229,6 +229,7 @@ static int one_case(struct pc *p, unsigned cut, bool reference)
 		for (size_t i = p->boot_at + b->mcuboot.writes; p->booting && i < p->n; i++)
 			p->phase[i] = POWERCUT_CONFIRM;
 		p->r->swap_us = b->mcuboot.busy_us;
+		p->r->mcuboot = b->mcuboot;
 		b->power.trace = NULL;
 		l->pre_boot = NULL;
 		if (rc == 0 && !p->booting)

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mcuboot.h"
+
 enum powercut_phase {
 	POWERCUT_DOWNLOAD0,
 	POWERCUT_DOWNLOAD1,
@@ -54,6 +56,7 @@ struct powercut_result {
 	unsigned outcome[POWERCUT_OUTCOMES];
 	unsigned rerun_failed; /* the update without a cut that followed did not succeed */
 	uint64_t swap_us;      /* MCUboot's flash time in the uncut update (datasheet) */
+	struct emu_mcuboot_result mcuboot; /* what MCUboot did at that update's boot */
 	char first_bad[256];   /* the first case that was mixed, unbootable or failed a re-run */
 };
 
