@@ -277,8 +277,8 @@ if any(rows.get(("strat-" + st, NEW)) for st in ("swap-move", "overwrite-only", 
     print()
     print("| strategy | boot work: erase + program + read, s | sectors erased (max per sector): img0 primary (internal) / img0 secondary / img1 primary / img1 secondary | detach to commit, s | reboot, s | time until the new pair runs, s | against the bound (target <= 1.2) |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    for st in ("swap-move", "overwrite-only", "direct-xip"):
-        c = "strat-" + st
+    for strat in ("swap-move", "overwrite-only", "direct-xip"):
+        c = "strat-" + strat
         if not rows.get((c, NEW)):
             continue
         er, pr, rd = col(c, NEW, 9), col(c, NEW, 10), col(c, NEW, 11)
@@ -287,7 +287,7 @@ if any(rows.get(("strat-" + st, NEW)) for st in ("swap-move", "overwrite-only", 
         total = [a + b + w for a, b, w in zip(d2c, rb, work)]
         wear = " / ".join("%d (%d)" % (col(c, NEW, 12 + 2 * k)[-1], col(c, NEW, 13 + 2 * k)[-1]) for k in range(4))
         print("| %s | %.2f + %.2f + %.2f = %.2f | %s | %s | %s | %s | %s |"
-              % (st, st_med(er), st_med(pr), st_med(rd), st_med(work), wear, mmm(d2c), mmm(rb),
+              % (strat, st_med(er), st_med(pr), st_med(rd), st_med(work), wear, mmm(d2c), mmm(rb),
                  mmm(total), mmm([t / full_bound for t in total])))
 EOF
 finish
