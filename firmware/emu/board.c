@@ -600,8 +600,7 @@ cJSON *emu_board_state_new(struct emu_board *b)
 	    !add_u64(o, "mcuboot_erase_us", b->mcuboot.erase_us) ||
 	    !add_u64(o, "mcuboot_program_us", b->mcuboot.program_us) ||
 	    !add_u64(o, "mcuboot_read_us", b->mcuboot.read_us) ||
-	    !(wear = wear_json(&b->mcuboot)) ||
-	    !cJSON_AddItemToObject(o, "mcuboot_wear", wear) ||
+	    !(wear = wear_json(&b->mcuboot)) || !cJSON_AddItemToObject(o, "mcuboot_wear", wear) ||
 	    /* the cut-after-write knob: writes counted since it was armed, power lost */
 	    !add_u64(o, "flash_writes", b->power.writes) ||
 	    !cJSON_AddBoolToObject(o, "power_lost", emu_power_lost(&b->power)) ||

@@ -284,7 +284,8 @@ static cJSON *ctl_command(struct emu *e, char *line)
 		enum emu_mcuboot_strategy st;
 
 		if (argc != 3 || emu_mcuboot_strategy_parse(argv[2], &st) < 0)
-			return reply_error("usage: strategy BOARD swap-move|overwrite-only|direct-xip");
+			return reply_error(
+			    "usage: strategy BOARD swap-move|overwrite-only|direct-xip");
 		e->boards[i]->mcuboot_strategy = st;
 		return reply_ok();
 	}

@@ -300,8 +300,9 @@ static int parse_options(struct emu *e, struct options *o, int argc, char **argv
 			break;
 		case OPT_STRATEGY:
 			if (emu_mcuboot_strategy_parse(optarg, &e->mcuboot_strategy) < 0) {
-				fprintf(stderr, "dfu-mgr-emu: --mcuboot-strategy %s: swap-move, "
-						"overwrite-only or direct-xip\n",
+				fprintf(stderr,
+					"dfu-mgr-emu: --mcuboot-strategy %s: swap-move, "
+					"overwrite-only or direct-xip\n",
 					optarg);
 				return 64;
 			}

@@ -20,12 +20,12 @@
 
 /* ---- geometry and constants (mcuboot.conf, bootutil's headers) ---- */
 
-#define MB_SECTOR      4096u /* both slots of both images: 4 KiB erase units */
-#define MB_WRITE_SZ    DFUMGR_MCUBOOT_WRITE_SIZE
-#define MB_MAX_ALIGN   DFUMGR_MCUBOOT_MAX_ALIGN
-#define MB_MAX_SECTORS DFUMGR_MCUBOOT_MAX_SECTORS
-#define MB_TMPBUF      256u  /* BOOT_TMPBUF_SZ: the image hash reads this much at a time */
-#define MB_COPY_CHUNK  1024u /* loader.c BUF_SZ: a sector copy is four program calls */
+#define MB_SECTOR       4096u /* both slots of both images: 4 KiB erase units */
+#define MB_WRITE_SZ     DFUMGR_MCUBOOT_WRITE_SIZE
+#define MB_MAX_ALIGN    DFUMGR_MCUBOOT_MAX_ALIGN
+#define MB_MAX_SECTORS  DFUMGR_MCUBOOT_MAX_SECTORS
+#define MB_TMPBUF       256u  /* BOOT_TMPBUF_SZ: the image hash reads this much at a time */
+#define MB_COPY_CHUNK   1024u /* loader.c BUF_SZ: a sector copy is four program calls */
 #define MB_AREA_SECTORS (DFUMGR_IMG1_SLOT_SIZE / MB_SECTOR) /* the larger slot's */
 
 #define IMAGE_MAGIC      0x96f3b83du
@@ -116,7 +116,7 @@ struct mb {
 	struct mb_slot slot[DFUMGR_N_IMAGES][2];
 	struct mb_hdr hdr[DFUMGR_N_IMAGES][2];
 	uint8_t swap_type[DFUMGR_N_IMAGES];
-	unsigned img; /* BOOT_CURR_IMG */
+	unsigned img;                /* BOOT_CURR_IMG */
 	int active[DFUMGR_N_IMAGES]; /* direct-XIP: the slot each image runs from, -1 none yet */
 	struct emu_mcuboot_result *res;
 	uint64_t writes0;
@@ -1165,11 +1165,13 @@ static enum emu_mcuboot_outcome boot_go_direct_xip(struct mb *m)
 				int slot = highest_slot(m, avail[m->img]);
 
 				if (slot < 0) {
-					say(m, "image %u: no slot to load: no bootable image", m->img);
+					say(m, "image %u: no slot to load: no bootable image",
+					    m->img);
 					return EMU_MCUBOOT_NO_IMAGE;
 				}
 				m->active[m->img] = slot;
-				if (!rom_address_ok(m, slot) || validate_slot(m, slot) != CHECK_OK) {
+				if (!rom_address_ok(m, slot) ||
+				    validate_slot(m, slot) != CHECK_OK) {
 					avail[m->img][slot] = false;
 					m->active[m->img] = -1;
 				}
@@ -1322,7 +1324,7 @@ void emu_mcuboot_boot(struct emu_board *b, struct emu_mcuboot_result *ret)
 	m.b = b;
 	m.res = ret;
 	m.strategy = b->mcuboot_strategy < EMU_MCUBOOT_STRATEGIES ? b->mcuboot_strategy
-								   : EMU_MCUBOOT_SWAP_MOVE;
+								  : EMU_MCUBOOT_SWAP_MOVE;
 	ret->strategy = m.strategy;
 	m.sector_erases = calloc(EMU_MCUBOOT_AREAS * MB_AREA_SECTORS, sizeof(uint16_t));
 	m.writes0 = power_writes(b);
@@ -1334,9 +1336,10 @@ void emu_mcuboot_boot(struct emu_board *b, struct emu_mcuboot_result *ret)
 			sl->size = i == 0 ? DFUMGR_IMG0_SLOT_SIZE : DFUMGR_IMG1_SLOT_SIZE;
 			sl->n_sectors = sl->size / MB_SECTOR;
 			sl->wear = &ret->wear[i * 2 + (unsigned)s];
-			sl->sector_erases = m.sector_erases ? m.sector_erases + (i * 2 + (unsigned)s) *
-										MB_AREA_SECTORS
-							    : NULL;
+			sl->sector_erases =
+			    m.sector_erases
+				? m.sector_erases + (i * 2 + (unsigned)s) * MB_AREA_SECTORS
+				: NULL;
 			sl->erase_us = &ret->erase_us;
 			sl->program_us = &ret->program_us;
 		}

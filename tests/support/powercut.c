@@ -304,7 +304,8 @@ int powercut_run(const struct powercut_opts *o, struct powercut_result *r)
 		bool first = cut == 1 || p.phase[cut - 2] != ph;
 		bool last = cut == r->writes || p.phase[cut] != ph;
 
-		unsigned stride = ph == POWERCUT_SWAP && o->swap_stride ? o->swap_stride : o->stride;
+		unsigned stride =
+		    ph == POWERCUT_SWAP && o->swap_stride ? o->swap_stride : o->stride;
 
 		in_phase = first ? 0 : in_phase + 1;
 		/* the commit's and the confirm's few writes, and each phase's ends, always */

@@ -56,8 +56,9 @@ struct powercut_result {
 	unsigned outcome[POWERCUT_OUTCOMES];
 	unsigned rerun_failed; /* the update without a cut that followed did not succeed */
 	uint64_t swap_us;      /* MCUboot's flash time in the uncut update (datasheet) */
-	struct emu_mcuboot_result mcuboot; /* what MCUboot did at that update's boot */
 	char first_bad[256];   /* the first case that was mixed, unbootable or failed a re-run */
+	/* what MCUboot did at the uncut update's boot: its strategy, times and wear */
+	struct emu_mcuboot_result mcuboot;
 };
 
 /* Runs the matrix; 0, or -1 when it could not run at all (message on stderr). */

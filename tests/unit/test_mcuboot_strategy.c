@@ -70,9 +70,8 @@ static void build_pair(struct fixture *fx, uint8_t major)
 		o.deps[0] = (struct dfumgr_image_dep){(uint8_t)(1 - i), {major, 0, 0, 0}};
 		free(fx->img[i]);
 		fx->img[i] = NULL;
-		assert_int_equal(dfumgr_image_build(NULL, p, payload[i], &o, &fx->img[i],
-						    &fx->size[i]),
-				 0);
+		assert_int_equal(
+		    dfumgr_image_build(NULL, p, payload[i], &o, &fx->img[i], &fx->size[i]), 0);
 		free(p);
 	}
 }
@@ -312,7 +311,8 @@ static void test_direct_xip(void **state)
 	}
 	/* the reads: both slots' headers and the active images' hashes, at least */
 	assert_true(r->wear[1].bytes_read >= NEW0_SIZE - 40);
-	assert_true(r->read_us >= (NEW0_SIZE + NEW1_SIZE - 80) / EMU_MCUBOOT_QSPI_READ_BYTES_PER_US);
+	assert_true(r->read_us >=
+		    (NEW0_SIZE + NEW1_SIZE - 80) / EMU_MCUBOOT_QSPI_READ_BYTES_PER_US);
 	assert_true(runs_new_pair(fx));
 	assert_int_equal(fx->b.app, EMU_APP_CONFIRMED);
 	for (unsigned i = 0; i < DFUMGR_N_IMAGES; i++)
