@@ -316,10 +316,21 @@ try:
                  ("fault", "0", "bad-erase", "0", "0xe0000"),
                  ("fault", "0", "wrong-digest", "1", "0x100000000"),
                  ("fault", "0", "disconnect", "1"), ("plain", "0", "maybe"), ("legacy", "0"), ("state", "-1"),
-                 ("state", "99"), ("state", "0", "extra"), ("frob", "0", "x")]:
+                 ("state", "99"), ("state", "0", "extra"), ("frob", "0", "x"),
+                 ("strategy", "0"), ("strategy", "0", "swap-scratch"), ("strategy", "0", "direct-xip", "x")]:
         rc, reply = ctlrun(*args)
         check(rc == 1 and reply is not None and "error" in reply, "refused: %s (%r)" % (" ".join(args), reply))
     check(ctlcmd("fault", "0", "program-error", "1", "0x36ffff") == {"ok": True}, "the last offset of slot 1 is taken")
+    st = ctlcmd("state", "0")
+    check(st["mcuboot_strategy"] == "swap-move" and [w["area"] for w in st["mcuboot_wear"]] ==
+          ["img0-primary", "img0-secondary", "img1-primary", "img1-secondary"],
+          "the state names MCUboot's strategy (swap-move by default) and its wear per slot")
+    check(ctlcmd("strategy", "0", "overwrite-only") == {"ok": True} and
+          ctlcmd("state", "0")["mcuboot_strategy"] == "overwrite-only", "strategy B overwrite-only")
+    check(ctlcmd("strategy", "0", "swap-move") == {"ok": True}, "strategy B swap-move")
+    out = subprocess.run([EMU, "--mcuboot-strategy", "scratch", "-n", "0"], capture_output=True, text=True)
+    check(out.returncode == 64 and "--mcuboot-strategy scratch" in out.stderr,
+          "--mcuboot-strategy refuses an unknown strategy (64)")
     ctlcmd("fault", "0", "clear")
 
     # oversized and garbage lines on one connection: error replies, the connection stays usable
