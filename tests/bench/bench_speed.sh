@@ -14,7 +14,8 @@
 #   unchanged  a release whose image 1 payload is that of the image in the board's update slot
 #              (swap-move leaves the previous release there): only its header/TLV sectors differ
 #   full       a release whose images differ everywhere, onto slots full of other data
-#   resume     a power cut at 80 % of image 1, then the re-run (timed: the re-run)
+#   resume     a power cut at 80 % of image 1 (BENCH_SPEED_CUT=download: at 80 % of the bytes of both
+#              images, image 1 being sent first), then the re-run (timed: the re-run)
 #   hand       stock dfu-util by hand: dfu-util -e, both downloads, then dfu-mgr commit
 #   strategies issue 14 item 4d, pipelined board, --timing real only: one full release per MCUboot
 #              strategy of the emulator (ctl strategy: swap-move, overwrite-only, direct-xip); for
@@ -38,6 +39,8 @@
 #   BENCH_SPEED_STEPS   the steps to time (default "unchanged full resume strategies"; add "hand")
 #   BENCH_SPEED_TIMING  the emulator's timing modes, in this order (default "real"; "none real")
 #   BENCH_SPEED_LEGACY  1 (default): also the legacy board; 0: the pipelined board alone
+#   BENCH_SPEED_CUT     where resume's power cut falls: image1 (default, 80 % of image 1) or
+#                       download (80 % of both images' bytes)
 . "$(dirname "$0")/../vm/lib.sh"
 
 N0=${BENCH_SPEED_IMG0:-16384}
@@ -57,6 +60,13 @@ case "${BENCH_SPEED_LEGACY:-1}" in
 	exit 2
 	;;
 esac
+CUT=${BENCH_SPEED_CUT:-image1}
+case "$CUT" in image1 | download) ;; *)
+	echo "bench-speed: BENCH_SPEED_CUT is image1 or download, not '$CUT'" >&2
+	exit 2
+	;;
+esac
+export BENCH_SPEED_CUT=$CUT
 for m in $TIMINGS; do
 	case "$m" in none | real) ;; *)
 		echo "bench-speed: BENCH_SPEED_TIMING takes none and/or real, not '$m'" >&2
@@ -138,11 +148,18 @@ print(sys.argv[2], sys.argv[3], "%.3f" % d2c, sys.argv[5])
 EOF
 }
 
-# cut_rerun SERIAL BUNDLE: a power cut at 80 % of image 1, then the re-run (its line, as update)
+# cut_rerun SERIAL BUNDLE: a power cut at 80 % of image 1 (or of both images, image 1 first:
+# BENCH_SPEED_CUT), then the re-run (its line, as update)
 cut_rerun() {
-	local s=$1 b=$2 at
-	at=$(($(stat -c %s "$T/$b/qspi.bin") * 8 / 10))
-	emu_ctl fault "$s" power-cut 1 "$at" >/dev/null
+	local s=$1 b=$2 img=1 at s0 s1
+	s0=$(stat -c %s "$T/$b/internal.bin")
+	s1=$(stat -c %s "$T/$b/qspi.bin")
+	at=$((s1 * 8 / 10))
+	if [ "$CUT" = download ]; then
+		at=$(((s0 + s1) * 8 / 10))
+		[ "$at" -lt "$s1" ] || img=0 at=$((at - s1))
+	fi
+	emu_ctl fault "$s" power-cut "$img" "$at" >/dev/null
 	if "$DFUMGR" update -q -k "$PUB" -S "$s" "$T/$b" >/dev/null 2>&1; then
 		echo "the update under a power cut succeeded" >&2
 		return 1
@@ -260,7 +277,7 @@ echo "bench-speed: $REPS paired run(s) in $(elapsed "$t_all") s; dfu-mgr's phase
 cat "$T/phases.txt" 2>/dev/null
 
 python3 - "$RES" "$S0" "$S1" "$N0" "$N1" "$TIMINGS" "$BOARDS" <<'EOF'
-import sys, statistics as st
+import os, sys, statistics as st
 res, s0, s1, n0, n1 = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 timings, boards = sys.argv[6].split(), sys.argv[7].split()
 rows = {}
@@ -323,7 +340,9 @@ print("bench-speed: image 0 %d B + image 1 %d B signed (payloads %d + %d, %d + %
       % (s0, s1, n0, n1, NS[0], NS[1], FULL_FLASH, len(col(timings[-1], "full", NEW)) or "no"))
 names = {"full": "full release, `dfu-mgr update`",
          "unchanged": "release with image 1 payload unchanged, `dfu-mgr update`",
-         "resume": "re-run after a power cut at 80 % of image 1",
+         "resume": "re-run after a power cut at 80 % of " + (
+             "image 1" if os.environ.get("BENCH_SPEED_CUT", "image1") == "image1"
+             else "the download (both images, image 1 first)"),
          "hand": "by hand: `dfu-util -e`, 2 downloads, `dfu-mgr commit`"}
 for m in timings:
     print()
