@@ -17,6 +17,8 @@
 #                       --timing real only; about 11 more minutes at the default size)
 #   BENCH_SPEED_TIMING  the emulator's timing modes (default "none real")
 #   BENCH_SPEED_LEGACY  1: also the legacy board (default 0)
+#   BENCH_SPEED_CUT     resume's power cut: image1 (default, 80 % of image 1) or download (80 %
+#                       of both images' bytes)
 # Exit status: that of the benchmark (0 when every run completed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +33,8 @@ export BENCH_SPEED_REPS=${BENCH_SPEED_REPS:-3}
 export BENCH_SPEED_STEPS=${BENCH_SPEED_STEPS:-unchanged full resume hand strategies}
 export BENCH_SPEED_TIMING=${BENCH_SPEED_TIMING:-none real}
 export BENCH_SPEED_LEGACY=${BENCH_SPEED_LEGACY:-0}
+export BENCH_SPEED_CUT=${BENCH_SPEED_CUT:-image1}
 exec tests/vm/vm-run --timeout 7200 --env DFUMGR_BUILD_DIR --env DFUMGR_TEST_DATA \
 	--env BENCH_SPEED_IMG0 --env BENCH_SPEED_IMG1 --env BENCH_SPEED_REPS --env BENCH_SPEED_STEPS \
-	--env BENCH_SPEED_TIMING --env BENCH_SPEED_LEGACY \
+	--env BENCH_SPEED_TIMING --env BENCH_SPEED_LEGACY --env BENCH_SPEED_CUT \
 	-- bash tests/bench/bench_speed.sh
