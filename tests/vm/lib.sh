@@ -89,3 +89,5 @@ wait_board() {
 }
 
 running() { board_field "$1" '"%s %s %s" % (d["images"][0]["running"], d["images"][1]["running"], d["app"])'; }
+
+. "$(dirname "${BASH_SOURCE[0]}")/udev_rule.sh"

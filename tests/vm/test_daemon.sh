@@ -141,11 +141,7 @@ daemon_stop
 expect_true "stop: exit 0" test $? -eq 0
 
 # --- as the unit runs it: not root, device access only through the udev rule's plugdev ---
-mkdir -p /run/udev/rules.d
-cp "$(dirname "$0")/../../udev/70-dfu-mgr.rules" /run/udev/rules.d/
-udevadm control --reload
-udevadm trigger --action=change --subsystem-match=usb --attr-match=idVendor=1915
-udevadm settle
+udev_rule_on
 plugdev=$(getent group plugdev | cut -d: -f3)
 chmod 755 "$T"
 chown -R 65534:65534 "$DD"
@@ -163,6 +159,5 @@ expect_true "dfu-mgrd as uid 65534 + plugdev (the unit's setup, the udev rule's 
 expect_true "  its process has no capabilities" grep -q "^CapEff:.0000000000000000" /proc/$DPID/status
 daemon_stop
 expect_true "  and stops cleanly" test $? -eq 0
-rm -f /run/udev/rules.d/70-dfu-mgr.rules
-udevadm control --reload
+udev_rule_off
 finish

@@ -26,7 +26,7 @@
 . "$(dirname "$0")/../fetch/lib.sh"
 . "$(dirname "$0")/../daemon/lib.sh"
 trap 'daemon_stop KILL; emu_stop; nginx_stop KILL; rm -rf "$T"
-	[ ! -e /run/udev/rules.d/70-dfu-mgr.rules ] || { rm -f /run/udev/rules.d/70-dfu-mgr.rules; udevadm control --reload; }' EXIT
+	udev_rule_off' EXIT
 t_all=$(now)
 
 S=$(cd "$(dirname "$0")/../../systemd" && pwd)
@@ -91,11 +91,7 @@ expect_true "its --state is dfu-mgrd's fetch_state" test "$(opt --state)" = "$(c
 expect_true "its --keys are dfu-mgrd's keys" test "$(opt --keys)" = "$(cfg keys)"
 expect_true "its --staging is on incoming's file system (one rename delivers)" test "$(stat -c %d "$(dirname "$(opt --staging)")")" = "$(stat -c %d "$(cfg incoming)")"
 emu_wait 1 || { echo "FAIL - the board did not attach"; exit 1; }
-mkdir -p /run/udev/rules.d
-cp "$(dirname "$0")/../../udev/70-dfu-mgr.rules" /run/udev/rules.d/
-udevadm control --reload
-udevadm trigger --action=change --subsystem-match=usb --attr-match=idVendor=1915
-udevadm settle
+udev_rule_on
 plugdev=$(getent group plugdev | cut -d: -f3)
 setpriv --reuid=$USER_ID --regid=$USER_ID --groups="$plugdev" "$DFUMGRD" -c "$CONF" >>"$DD/log" 2>&1 &
 DPID=$!
@@ -155,7 +151,6 @@ expect_true "$B1 still runs 1.1.0+1, confirmed" test "$(running $B1)" = "1.1.0+1
 
 daemon_stop
 expect_true "dfu-mgrd stops cleanly" test $? -eq 0
-rm -f /run/udev/rules.d/70-dfu-mgr.rules
-udevadm control --reload
+udev_rule_off
 echo "fetch: end to end in $(elapsed "$t_all") s (after the boot)"
 finish

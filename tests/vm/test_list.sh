@@ -21,6 +21,7 @@ FAIL=0
 ok() { PASS=$((PASS + 1)); echo "ok   - $1"; }
 bad() { FAIL=$((FAIL + 1)); echo "FAIL - $1"; shift; for l in "$@"; do echo "       $l"; done; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
+. "$(dirname "$0")/udev_rule.sh"
 
 for f in "$DFUMGR" "$EMU"; do
 	[ -x "$f" ] || { echo "test_list: $f is missing: build first"; exit 2; }
@@ -146,11 +147,7 @@ else
 fi
 
 # --- with the project's udev rule: a member of plugdev gets full access, nobody else more ---------
-mkdir -p /run/udev/rules.d
-cp "$(dirname "$0")/../../udev/70-dfu-mgr.rules" /run/udev/rules.d/
-udevadm control --reload
-udevadm trigger --action=change --subsystem-match=usb --attr-match=idVendor=1915
-udevadm settle
+udev_rule_on
 plugdev=$(getent group plugdev | cut -d: -f3)
 setpriv --reuid=65534 --regid="$plugdev" --clear-groups -- "$DFUMGR" list --json >"$T/pd.json" 2>"$T/pd.err"
 rc=$?
@@ -166,8 +163,7 @@ if [ "$(for f in /dev/bus/usb/*/*; do stat -c '%a' "$f"; done | grep -c 666)" -e
 else
 	bad "a world-writable USB device node" "$modes"
 fi
-rm -f /run/udev/rules.d/70-dfu-mgr.rules
-udevadm control --reload
+udev_rule_off
 
 # --- a power cycle: the board leaves the bus and comes back with a new address ------------------
 t_l0=$(now_ms)
