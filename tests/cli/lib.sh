@@ -12,12 +12,17 @@ OUT=""
 ERR=""
 RC=0
 
-# run ARGS...: runs dfu-mgr, keeps stdout in $OUT, stderr in $ERR, status in $RC
-run() {
-	OUT=$("$DFUMGR" "$@" 2>"$T/.err")
+# run_cmd PROGRAM ARGS...: runs PROGRAM, keeps stdout in $OUT, stderr in $ERR, status in $RC
+run_cmd() {
+	OUT=$("$@" 2>"$T/.err")
 	RC=$?
 	ERR=$(cat "$T/.err")
 }
+# run ARGS...: dfu-mgr
+run() { run_cmd "$DFUMGR" "$@"; }
+# L ARGS...: dfu-mgr-loop, the CLI's device commands over in-process boards
+# (tests/support/cli_loop.c)
+L() { run_cmd "${DFUMGR_LOOP_CLI:?path of dfu-mgr-loop}" "$@"; }
 
 ok() { PASS=$((PASS + 1)); echo "ok   - $1"; }
 bad() { FAIL=$((FAIL + 1)); echo "FAIL - $1"; shift; for l in "$@"; do echo "       $l"; done; }

@@ -10,12 +10,6 @@ export DFUMGR_KEYDIR="$T/no-default-keys"
 PUB="$D/key-A-pub.pem"
 KEY="$D/key-A.pem"
 
-# L ARGS...: the device commands, over the in-process boards
-L() {
-	OUT=$("$DFUMGR_LOOP_CLI" "$@" 2>"$T/.err")
-	RC=$?
-	ERR=$(cat "$T/.err")
-}
 # board_json SERIAL 'python expression over b (its list --json entry)'
 board_json() {
 	"$DFUMGR_LOOP_CLI" list --json -S "$1" | python3 -c "import json,sys; b=json.load(sys.stdin)['devices'][0]; print($2)"

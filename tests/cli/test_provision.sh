@@ -11,11 +11,6 @@ export XDG_STATE_HOME="$T/state"
 PUB="$D/key-A-pub.pem"
 KEY="$D/key-A.pem"
 
-L() {
-	OUT=$("$DFUMGR_LOOP_CLI" "$@" 2>"$T/.err")
-	RC=$?
-	ERR=$(cat "$T/.err")
-}
 P() { L provision -q -k "$PUB" "$@"; }
 # running SERIAL: "V0 V1" the board runs (from its own GET_INFO, through list --json)
 running() {
