@@ -178,6 +178,19 @@ boot_work() {
 	board_field "$1" '" ".join(["%.3f" % (d["mcuboot_erase_us"] / 1e6), "%.3f" % (d["mcuboot_program_us"] / 1e6), "%.3f" % (d["mcuboot_read_us"] / 1e6)] + ["%s %s" % (w["erases"], w["max_erases"]) for w in d["mcuboot_wear"]])'
 }
 
+# timed_step STEP HOW BUNDLE VERSION: if STEP is chosen, HOW (update, cut_rerun, by_hand) installs
+# BUNDLE on each board in turn, its line recorded as one_mode's run r in timing m; the boards
+# then run VERSION (last)
+timed_step() {
+	local s line
+	step "$1" || return 0
+	for s in $BOARDS; do
+		line=$("$2" "$s" "$3") || return 1
+		echo "$m $1 $s $r $line" >>"$RES"
+	done
+	last=$4
+}
+
 one_mode() { # one_mode REP TIMING
 	local r=$1 m=$2 s line t0 last last_new p pids
 	t0=$(now)
@@ -202,34 +215,10 @@ one_mode() { # one_mode REP TIMING
 	fi
 	last=2.1.0+0
 	# the release each step installs follows from the slots the steps before it left
-	if step unchanged; then
-		for s in $BOARDS; do
-			line=$(update "$s" r3) || return 1
-			echo "$m unchanged $s $r $line" >>"$RES"
-		done
-		last=2.2.0+0
-	fi
-	if step full; then
-		for s in $BOARDS; do
-			line=$(update "$s" r4) || return 1
-			echo "$m full $s $r $line" >>"$RES"
-		done
-		last=2.3.0+0
-	fi
-	if step resume; then
-		for s in $BOARDS; do
-			line=$(cut_rerun "$s" r5) || return 1
-			echo "$m resume $s $r $line" >>"$RES"
-		done
-		last=2.4.0+0
-	fi
-	if step hand; then
-		for s in $BOARDS; do
-			line=$(by_hand "$s" r6) || return 1
-			echo "$m hand $s $r $line" >>"$RES"
-		done
-		last=2.5.0+0
-	fi
+	timed_step unchanged update r3 2.2.0+0 || return 1
+	timed_step full update r4 2.3.0+0 || return 1
+	timed_step resume cut_rerun r5 2.4.0+0 || return 1
+	timed_step hand by_hand r6 2.5.0+0 || return 1
 	last_new=$last
 	if step strategies && [ "$m" = real ]; then
 		# a full release per strategy, the next one's version higher (direct-XIP needs it)
