@@ -182,6 +182,16 @@ def getstatus(d):
     return s[0], s[1] | s[2] << 8 | s[3] << 16, s[4]
 
 
+def upload(d, block=64):
+    """DFU_UPLOAD of the current alt until a short block"""
+    up = b""
+    while True:
+        chunk = d.control(0xA1, 2, 0, 0, block)
+        up += chunk
+        if len(chunk) < block:
+            return up
+
+
 def download(d, data, block=64, on_block=None):
     for n, off in enumerate(range(0, len(data), block)):
         d.control(0x21, 1, n, 0, data[off:off + block])
@@ -372,12 +382,7 @@ check(st[2] == 2 and st[0] == 0, "image 1 downloaded in 64-byte blocks, manifest
 check(st[1] == 0, "bwPollTimeout 0: the board answers once the flash work it needs is done")
 check(d.control(0x81, 10, 0, 0, 1) == b"\x01",
       "SET_INTERFACE during the download was refused: still alt 1")
-up = b""
-while True:
-    chunk = d.control(0xA1, 2, 0, 0, 64)
-    up += chunk
-    if len(chunk) < 64:
-        break
+up = upload(d)
 check(up == new[1], "UPLOAD of alt 1 returns what was written (%d bytes)" % len(up))
 d.control(0x01, 11, 0, 0, b"")
 check(d.control(0x81, 10, 0, 0, 1) == b"\x00", "SET_INTERFACE alt 0 when idle")
@@ -444,12 +449,7 @@ for mode, hooks in (("pipelined", (SLOW,)), ("unpipelined", (SLOW, "-dfumgr-no-p
     st = download(d, img, on_block=on_block)
     per_block[mode] = (time.time() - t0) * 10 / nblk  # board seconds per block
     in_flash = slot_bytes(1, len(img)) == img
-    up = b""
-    while True:
-        chunk = d.control(0xA1, 2, 0, 0, 64)
-        up += chunk
-        if len(chunk) < 64:
-            break
+    up = upload(d)
     log = stop(p)
     ov = overlap(log)
     if mode == "pipelined":
